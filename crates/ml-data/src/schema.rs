@@ -1,0 +1,73 @@
+//! The feature schema of the heart-disease table: names, order, kinds and the range of values
+//! a reading may take. Every stage validates against this one definition.
+
+/// How a feature is treated by the model's preprocessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Imputed with the training median and standardised.
+    Numeric,
+    /// Imputed with the training mode and one-hot encoded; values are small integer codes.
+    Categorical,
+}
+
+/// One feature column: its CSV header name, kind and the inclusive range of valid values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub min: f64,
+    pub max: f64,
+}
+
+const fn col(name: &'static str, kind: Kind, min: f64, max: f64) -> Column {
+    Column {
+        name,
+        kind,
+        min,
+        max,
+    }
+}
+
+/// The feature columns, in the order they appear in `data.csv`.
+pub const FEATURES: [Column; 13] = [
+    col("age", Kind::Numeric, 18.0, 100.0),
+    col("sex", Kind::Categorical, 0.0, 1.0),
+    col("cp", Kind::Categorical, 0.0, 3.0),
+    col("trestbps", Kind::Numeric, 80.0, 220.0),
+    col("chol", Kind::Numeric, 100.0, 600.0),
+    col("fbs", Kind::Categorical, 0.0, 1.0),
+    col("restecg", Kind::Categorical, 0.0, 2.0),
+    col("thalach", Kind::Numeric, 60.0, 220.0),
+    col("exang", Kind::Categorical, 0.0, 1.0),
+    col("oldpeak", Kind::Numeric, 0.0, 7.0),
+    col("slope", Kind::Categorical, 0.0, 2.0),
+    col("ca", Kind::Categorical, 0.0, 4.0),
+    col("thal", Kind::Categorical, 0.0, 3.0),
+];
+
+/// Header of the label column in `target.csv` and in the processed files.
+pub const TARGET: &str = "target";
+
+/// The feature names in file order.
+pub fn feature_names() -> impl Iterator<Item = &'static str> {
+    FEATURES.iter().map(|c| c.name)
+}
+
+/// Looks a feature up by name.
+pub fn column(name: &str) -> Option<&'static Column> {
+    FEATURES.iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_ranges_ordered() {
+        for (i, c) in FEATURES.iter().enumerate() {
+            assert!(c.min < c.max, "{}", c.name);
+            assert!(FEATURES[i + 1..].iter().all(|o| o.name != c.name));
+        }
+        assert!(column(TARGET).is_none());
+    }
+}
