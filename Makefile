@@ -1,0 +1,78 @@
+# The two commands a newcomer needs:
+#   make up     build everything, start the stack, run the pipeline over recent days
+#   make test   every test: lint, Rust unit+integration, DAG tests, the real stack end to end
+# `make help` lists every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+VENV := .venv
+PY := $(VENV)/bin/python
+DATE ?= $(shell date -u +%F)
+
+.PHONY: help
+help: ## list every target
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+## ---- main job ---------------------------------------------------------------
+
+.PHONY: up
+up: images ## build binaries and images, start the stack, run the pipeline over recent days
+	scripts/stack.sh up
+	python3 scripts/run_pipeline.py
+
+.PHONY: down
+down: ## stop the stack, keep data and volumes
+	scripts/stack.sh down
+
+.PHONY: clean
+clean: ## stop the stack and remove its volumes (the host data dir is kept)
+	scripts/stack.sh clean
+
+.PHONY: images
+images: ## build the stage binaries and every image (no registry needed)
+	scripts/images.sh
+
+.PHONY: build
+build: ## release-build the static stage binaries
+	$(CARGO) build --release --bins
+
+.PHONY: pipeline-local
+pipeline-local: build ## run generate -> preprocess -> split -> train -> validate -> predict for DATE into ./data, no Docker
+	scripts/pipeline-local.sh $(DATE)
+
+## ---- tests ------------------------------------------------------------------
+
+.PHONY: test
+test: lint test-rust test-dags test-system ## every test (what CI runs)
+
+.PHONY: venv
+venv: ## host virtualenv with the locked test tooling
+	scripts/dev-env.sh
+
+.PHONY: lint
+lint: venv ## rustfmt, clippy, ruff
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(VENV)/bin/ruff check airflow_ml_dags tests scripts
+	$(VENV)/bin/ruff format --check airflow_ml_dags tests scripts
+
+.PHONY: test-rust
+test-rust: ## Rust unit and integration tests (release profile, shared with the images)
+	$(CARGO) test --release --workspace
+
+.PHONY: test-dags
+test-dags: venv ## DagBag integrity, structure, rendered templates, parse times
+	$(VENV)/bin/pytest -q airflow_ml_dags/tests
+
+.PHONY: test-system
+test-system: venv images ## the real compose stack: health, login, stage images, end-to-end DAG runs
+	$(VENV)/bin/pytest -q -s tests/system
+
+## ---- measurements -----------------------------------------------------------
+
+.PHONY: bench
+bench: build ## rows/s and peak memory of every stage on large inputs
+	scripts/bench.sh
