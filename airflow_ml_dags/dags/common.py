@@ -1,0 +1,243 @@
+"""Shared wiring for the pipeline DAGs: one place for every DockerOperator default.
+
+Each stage of the pipeline is a small binary in its own image (``ml-<stage>``). The DAG files
+only say which stage runs with which arguments; this module decides how the container runs:
+the image tag, the host data directory bound at ``/data``, the user, the resource limits, the
+network and the lock-down options that DockerOperator itself has no parameter for.
+
+Everything here is read from the environment at parse time (cheap, no database, no network),
+so the DAG files parse the same way in tests, where none of the variables are set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.providers.standard.sensors.filesystem import FileSensor
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from docker.types import Mount
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# Inside every task container (and every Airflow container) the data directory is /data.
+DATA_DIR = "/data"
+RAW_DIR = f"{DATA_DIR}/raw/{{{{ ds }}}}"
+PROCESSED_DIR = f"{DATA_DIR}/processed/{{{{ ds }}}}"
+MODEL_DIR = f"{DATA_DIR}/models/{{{{ ds }}}}"
+PREDICTIONS_DIR = f"{DATA_DIR}/predictions/{{{{ ds }}}}"
+
+# The model that `predict` uses: an Airflow Variable, read when the task runs (never at parse
+# time), so a person switches production by editing the Variable.
+MODEL_PATH = "{{ var.value.model_path }}"
+
+# A task container that exits with this code failed because of its input (bad data, a missing
+# model, a bad argument), not because of the machine: retrying cannot help, so the task fails
+# at once and the failure alert goes out without waiting for the retries.
+INPUT_ERROR_EXIT_CODE = 2
+
+FS_CONN_ID = "fs_data"
+OWNER = "ml-platform"
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+DOCKER_URL = "unix://var/run/docker.sock"
+MLFLOW_URL = "http://mlflow:5000"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+}
+
+
+def image_tag() -> str:
+    return os.environ.get("ML_IMAGE_TAG") or "latest"
+
+
+def host_data_dir() -> str:
+    """The data directory as the Docker daemon sees it (bind-mount sources are host paths).
+
+    Empty when unset; HardenedDockerOperator refuses to start a container without it, so a
+    missing variable is a clear task error rather than a container writing somewhere else.
+    """
+    return os.environ.get("ML_HOST_DATA_DIR", "")
+
+
+def task_user() -> str:
+    # nobody:nogroup unless the stack says which uid:gid owns the data directory.
+    return os.environ.get("ML_TASK_USER") or "65534:65534"
+
+
+def task_network() -> str | None:
+    return os.environ.get("ML_TASK_NETWORK") or None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What differs between stages: the image, the memory it may use, and whether it talks to
+    MLflow (the only reason a task container gets a network)."""
+
+    name: str
+    mem_limit: str
+    needs_mlflow: bool = False
+
+    @property
+    def image(self) -> str:
+        return f"ml-{self.name}:{image_tag()}"
+
+
+STAGES: dict[str, Stage] = {
+    stage.name: stage
+    for stage in (
+        Stage("generate", mem_limit="256m"),
+        Stage("preprocess", mem_limit="512m"),
+        Stage("split", mem_limit="512m"),
+        Stage("train", mem_limit="1g", needs_mlflow=True),
+        Stage("validate", mem_limit="512m", needs_mlflow=True),
+        Stage("predict", mem_limit="512m", needs_mlflow=True),
+    )
+}
+
+
+class _HardenedAPIClient:
+    """Passes every call through to docker-py's APIClient, adding the lock-down options to the
+    host config that DockerOperator builds, and remembering the container's exit code."""
+
+    def __init__(self, client: Any, extra_host_config: dict[str, Any]) -> None:
+        self._client = client
+        self._extra_host_config = extra_host_config
+        self.exit_code: int | None = None
+
+    def create_host_config(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        clashes = sorted(set(kwargs) & set(self._extra_host_config))
+        if clashes:
+            raise ValueError(
+                f"DockerOperator already sets {clashes}; refusing to override them"
+            )
+        return self._client.create_host_config(
+            *args, **kwargs, **self._extra_host_config
+        )
+
+    def wait(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        result = self._client.wait(*args, **kwargs)
+        self.exit_code = result.get("StatusCode")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class HardenedDockerOperator(DockerOperator):
+    """DockerOperator for locked-down task containers.
+
+    docker provider 4.6.1 has no parameter for a read-only root filesystem, dropped
+    capabilities, no-new-privileges, a process limit or a hard CPU limit (its ``cpus`` only sets
+    relative CPU shares). It builds the host config through ``self.cli.create_host_config``, so
+    this subclass hands it a client that adds those options there, and nowhere else.
+
+    It also refuses to run when a bind mount has no absolute host path (``ML_HOST_DATA_DIR``
+    unset), labels each container with the task that started it, and turns the stages' input
+    error exit code into a failure without retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        read_only: bool = True,
+        cap_drop: tuple[str, ...] = ("ALL",),
+        no_new_privileges: bool = True,
+        pids_limit: int = 256,
+        cpu_limit: float = 1.0,
+        tmpfs_size: str = "64m",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.read_only = read_only
+        self.cap_drop = list(cap_drop)
+        self.no_new_privileges = no_new_privileges
+        self.pids_limit = pids_limit
+        self.cpu_limit = cpu_limit
+        self.tmpfs_size = tmpfs_size
+
+    def extra_host_config(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {
+            "read_only": self.read_only,
+            "cap_drop": self.cap_drop,
+            "security_opt": ["no-new-privileges"] if self.no_new_privileges else [],
+            "pids_limit": self.pids_limit,
+            "nano_cpus": round(self.cpu_limit * 1e9),
+        }
+        if self.read_only:
+            # A scratch location for anything that insists on /tmp; the data goes to /data.
+            extra["tmpfs"] = {"/tmp": f"rw,noexec,nosuid,size={self.tmpfs_size}"}
+        return extra
+
+    @cached_property
+    def cli(self) -> Any:
+        return _HardenedAPIClient(self.hook.api_client, self.extra_host_config())
+
+    def execute(self, context: Context) -> Any:
+        for mount in self.mounts:
+            source = mount.get("Source") if isinstance(mount, dict) else None
+            kind = mount.get("Type") if isinstance(mount, dict) else None
+            if kind == "bind" and not (source and os.path.isabs(source)):
+                raise AirflowException(
+                    f"bind mount for {mount.get('Target')} has no absolute host path ({source!r}); "
+                    "set ML_HOST_DATA_DIR to the data directory's absolute path on the Docker host"
+                )
+        self.labels = {
+            **(self.labels or {}),
+            "ml.pipeline.dag_id": self.dag_id,
+            "ml.pipeline.task_id": self.task_id,
+            "ml.pipeline.run_id": context["run_id"],
+            "ml.pipeline.try_number": str(context["ti"].try_number),
+        }
+        try:
+            return super().execute(context)
+        except DockerContainerFailedException as err:
+            if self.cli.exit_code == INPUT_ERROR_EXIT_CODE:
+                raise AirflowFailException(
+                    f"{self.image} rejected its input (exit code {INPUT_ERROR_EXIT_CODE}): "
+                    "not retrying; the container output above says why"
+                ) from err
+            raise
+
+
+def stage_task(
+    stage_name: str, arguments: list[str], *, task_id: str | None = None
+) -> HardenedDockerOperator:
+    """A task that runs one stage binary with ``arguments`` (templated) in its own container."""
+    stage = STAGES[stage_name]
+    network = task_network() if stage.needs_mlflow else None
+    return HardenedDockerOperator(
+        task_id=task_id or stage.name,
+        image=stage.image,
+        command=arguments,
+        docker_url=DOCKER_URL,
+        mounts=[Mount(target=DATA_DIR, source=host_data_dir(), type="bind")],
+        mount_tmp_dir=False,
+        auto_remove="success",
+        user=task_user(),
+        mem_limit=stage.mem_limit,
+        network_mode=network or "none",
+        environment={"MLFLOW_TRACKING_URI": MLFLOW_URL} if network else {},
+        execution_timeout=timedelta(minutes=30),
+    )
+
+
+def wait_for_file(task_id: str, filepath: str) -> FileSensor:
+    """A sensor that frees its worker slot while it waits: it defers to the triggerer, which
+    sees the same /data as the workers."""
+    return FileSensor(
+        task_id=task_id,
+        filepath=filepath,
+        fs_conn_id=FS_CONN_ID,
+        deferrable=True,
+        poke_interval=30,
+        timeout=int(timedelta(hours=6).total_seconds()),
+    )

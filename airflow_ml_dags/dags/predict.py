@@ -1,0 +1,55 @@
+"""
+### predict
+
+Every day, scores that day's data with the production model:
+
+1. waits for `/data/raw/{{ ds }}/data.csv` (written by `generate_data`);
+2. `predict` runs `ml-predict` with the model that the Airflow Variable `model_path` names and
+   writes `/data/predictions/{{ ds }}/predictions.csv`.
+
+`model_path` is read when the task runs, so changing it (Admin > Variables, or
+`airflow variables set model_path /data/models/2026-11-22`) switches the model for the next
+run without touching this file. A missing Variable, or a path with no usable model, fails the
+task with the stage's error in the log and writes no predictions.
+
+**catchup is off on purpose.** Scoring a past day is a decision (which model?), so it is made
+by triggering that day by hand or with `airflow backfill create --dag-id predict`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG
+from common import (
+    DEFAULT_ARGS,
+    MODEL_PATH,
+    PREDICTIONS_DIR,
+    RAW_DIR,
+    START_DATE,
+    stage_task,
+    wait_for_file,
+)
+
+with DAG(
+    dag_id="predict",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    tags=["ml", "inference"],
+    doc_md=__doc__,
+):
+    (
+        wait_for_file("wait_for_data", f"{RAW_DIR}/data.csv")
+        >> stage_task(
+            "predict",
+            [
+                "--input-dir",
+                RAW_DIR,
+                "--model",
+                MODEL_PATH,
+                "--output-dir",
+                PREDICTIONS_DIR,
+            ],
+        )
+    )

@@ -1,0 +1,61 @@
+"""
+### train_model
+
+Every week, trains a classifier on the data of the run's logical date:
+
+1. waits for `/data/raw/{{ ds }}/data.csv` and `target.csv` (written by `generate_data`);
+2. `preprocess` joins and cleans them into `/data/processed/{{ ds }}/train_data.csv`;
+3. `split` writes `train.csv` and `val.csv` next to it;
+4. `train` fits the model on `train.csv` and saves it to `/data/models/{{ ds }}/`
+   (`model.bin`, `params.json`);
+5. `validate` scores it on `val.csv` and writes `metrics.json` next to the model.
+
+Nothing is rolled out here: `predict` uses whatever model the Airflow Variable `model_path`
+names, so a person reads `metrics.json` first and then points the Variable at the new model.
+
+**catchup is off on purpose.** Old weeks only matter when someone asks for them; then
+`airflow backfill create --dag-id train_model` trains them, one week at a time
+(`max_active_runs=1`: training is the heaviest stage and the machine is small).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG
+from common import (
+    DEFAULT_ARGS,
+    MODEL_DIR,
+    PROCESSED_DIR,
+    RAW_DIR,
+    START_DATE,
+    stage_task,
+    wait_for_file,
+)
+
+with DAG(
+    dag_id="train_model",
+    schedule="@weekly",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ml", "training"],
+    doc_md=__doc__,
+):
+    raw_ready = [
+        wait_for_file("wait_for_data", f"{RAW_DIR}/data.csv"),
+        wait_for_file("wait_for_target", f"{RAW_DIR}/target.csv"),
+    ]
+    preprocess = stage_task(
+        "preprocess", ["--input-dir", RAW_DIR, "--output-dir", PROCESSED_DIR]
+    )
+    split = stage_task(
+        "split", ["--input-dir", PROCESSED_DIR, "--output-dir", PROCESSED_DIR]
+    )
+    train = stage_task(
+        "train", ["--input-dir", PROCESSED_DIR, "--output-dir", MODEL_DIR]
+    )
+    validate = stage_task(
+        "validate", ["--input-dir", PROCESSED_DIR, "--model-dir", MODEL_DIR]
+    )
+
+    raw_ready >> preprocess >> split >> train >> validate
