@@ -1,0 +1,151 @@
+"""The compose stack itself: health, login, secrets, and the paths tasks take.
+
+Runs against the real stack started by the ``stack`` fixture (conftest.py).
+"""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+
+import requests
+from conftest import Stack
+
+SERVICES = {
+    "postgres",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "mlflow",
+}
+
+
+def test_every_service_is_healthy(stack: Stack) -> None:
+    states = stack.service_states()
+    assert set(states) == SERVICES
+    for service, state in states.items():
+        expected = "exited(0)" if service == "airflow-init" else "healthy"
+        assert state == expected, f"{service}: {state}"
+
+
+def test_airflow_reports_every_component_healthy(stack: Stack) -> None:
+    response = requests.get(f"{stack.airflow_url}/api/v2/monitor/health", timeout=30)
+    assert response.status_code == 200
+    health = response.json()
+    for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[component]["status"] == "healthy", health
+
+
+def test_mlflow_is_healthy_and_uses_postgres(stack: Stack) -> None:
+    response = requests.get(f"{stack.mlflow_url}/health", timeout=30)
+    assert response.status_code == 200
+    assert response.text.strip() == "OK"
+    # A search goes through the backend store: it fails if the database is unreachable.
+    response = requests.post(
+        f"{stack.mlflow_url}/api/2.0/mlflow/experiments/search",
+        json={"max_results": 10},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    names = [e["name"] for e in response.json()["experiments"]]
+    assert "Default" in names
+
+
+def test_api_login_with_generated_credentials(stack: Stack) -> None:
+    api = stack.airflow_api()
+    response = api.get(f"{stack.airflow_url}/api/v2/dags", timeout=30)
+    assert response.status_code == 200, response.text
+    assert "dags" in response.json()
+
+
+def test_api_refuses_anonymous_and_wrong_password(stack: Stack) -> None:
+    anonymous = requests.get(f"{stack.airflow_url}/api/v2/dags", timeout=30)
+    assert anonymous.status_code == 401
+    wrong = requests.post(
+        f"{stack.airflow_url}/auth/token",
+        json={"username": stack.username, "password": stack.password + "x"},
+        timeout=30,
+    )
+    assert wrong.status_code == 401
+
+
+def test_model_path_variable_exists(stack: Stack) -> None:
+    api = stack.airflow_api()
+    response = api.get(f"{stack.airflow_url}/api/v2/variables/model_path", timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["key"] == "model_path"
+
+
+def test_fs_data_connection_comes_from_compose(stack: Stack) -> None:
+    result = stack.compose(
+        "exec",
+        "-T",
+        "airflow-scheduler",
+        "airflow",
+        "connections",
+        "get",
+        "fs_data",
+        "--output",
+        "json",
+    )
+    assert '"conn_type": "fs"' in result.stdout
+    assert '\\"path\\": \\"/\\"' in result.stdout or '"path": "/"' in result.stdout
+
+
+def test_secrets_file_is_private(stack: Stack) -> None:
+    mode = stat.S_IMODE(stack.env_file.stat().st_mode)
+    assert mode == 0o600, oct(mode)
+
+
+def test_scheduler_reaches_docker_without_root(stack: Stack) -> None:
+    """LocalExecutor runs tasks in the scheduler: it must start containers, as non-root."""
+    script = "import os, docker; print(os.getuid(), docker.from_env().ping())"
+    result = stack.compose("exec", "-T", "airflow-scheduler", "python", "-c", script)
+    uid, ping = result.stdout.split()
+    assert uid != "0"
+    assert ping == "True"
+
+
+def test_airflow_sees_the_data_dir_read_only(stack: Stack) -> None:
+    marker = stack.data_dir / "stack-test-marker"
+    marker.write_text("seen\n")
+    try:
+        result = stack.compose(
+            "exec", "-T", "airflow-triggerer", "cat", "/data/stack-test-marker"
+        )
+        assert result.stdout == "seen\n"
+        denied = stack.compose(
+            "exec", "-T", "airflow-triggerer", "touch", "/data/x", check=False
+        )
+        assert denied.returncode != 0
+    finally:
+        marker.unlink()
+
+
+def test_task_network_reaches_mlflow_by_name(stack: Stack) -> None:
+    """A container on the task network gets MLflow at http://mlflow:5000 and nothing else."""
+    probe = [
+        "docker",
+        "run",
+        "--rm",
+        f"--network={stack.task_network}",
+        "--entrypoint=http-ok",
+        f"ml-mlflow:{stack.image_tag}",
+    ]
+    ok = subprocess.run(
+        [*probe, "http://mlflow:5000/health"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    # Airflow and Postgres are not on that network.
+    refused = subprocess.run(
+        [*probe, "http://airflow-apiserver:8080/api/v2/version"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
