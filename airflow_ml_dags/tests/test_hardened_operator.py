@@ -1,0 +1,205 @@
+"""HardenedDockerOperator: the lock-down options really reach the container's host config.
+
+These tests run DockerOperator 4.6.1's own execute() path with docker-py's real APIClient;
+only the calls that would reach a Docker daemon (image lookup, create, attach, start, wait,
+remove) are answered locally and recorded. tests/system/test_e2e.py runs the same operator
+against the real daemon and checks the running container from the inside.
+"""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import docker
+import pytest
+from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from common import INPUT_ERROR_EXIT_CODE, STAGES, HardenedDockerOperator
+from ml_dag_testing import STACK_ENV
+
+API_VERSION = "1.41"  # Docker Engine 20.10, the oldest engine we support
+
+
+class LocalDaemonClient(docker.APIClient):
+    """docker-py's APIClient, whose create_host_config is the code under test, with the
+    daemon round trips answered here."""
+
+    def __init__(self, exit_code: int = 0, output: bytes = b"stage done\n") -> None:
+        super().__init__(
+            base_url="unix:///nonexistent/docker.sock", version=API_VERSION
+        )
+        self.exit_code = exit_code
+        self.output = output
+        self.created: dict = {}
+        self.removed: list[tuple[str, bool]] = []
+
+    def images(self, name=None, **kwargs):
+        return [{"Id": "sha256:0123", "RepoTags": [name]}]
+
+    def create_container(self, **kwargs):
+        self.created = kwargs
+        return {"Id": "c0ffee"}
+
+    def attach(self, container, **kwargs):
+        return iter([self.output])
+
+    def start(self, container, **kwargs):
+        pass
+
+    def wait(self, container, **kwargs):
+        return {"StatusCode": self.exit_code, "Error": None}
+
+    def remove_container(self, container, force=False, **kwargs):
+        self.removed.append((container, force))
+
+
+def run_with(task, render, client: LocalDaemonClient):
+    rendered, context = render(task)
+    rendered.__dict__["hook"] = SimpleNamespace(api_client=client)
+    return rendered.execute(context), context
+
+
+def plain_twin(task) -> DockerOperator:
+    """The same task as a stock DockerOperator, for comparison."""
+    kwargs = {
+        name: copy.deepcopy(getattr(task, name))
+        for name in (
+            "image",
+            "command",
+            "docker_url",
+            "mounts",
+            "mount_tmp_dir",
+            "auto_remove",
+            "user",
+            "mem_limit",
+            "network_mode",
+            "environment",
+        )
+    }
+    twin_dag = DAG(
+        f"{task.dag_id}_stock", schedule=None, start_date=task.dag.start_date
+    )
+    return DockerOperator(task_id=task.task_id, dag=twin_dag, **kwargs)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_host_config_is_docker_operators_plus_the_lock_down(dags, render, stage):
+    [task] = [t for d in dags.values() for t in d.tasks if t.task_id == stage]
+
+    hardened = LocalDaemonClient()
+    run_with(task, render, hardened)
+    stock = LocalDaemonClient()
+    run_with(plain_twin(task), render, stock)
+
+    # What docker-py itself makes of the options DockerOperator has no parameter for (less
+    # the defaults docker-py puts into every host config, such as NetworkMode).
+    baseline = docker.types.HostConfig(version=API_VERSION)
+    lock_down = {
+        key: value
+        for key, value in docker.types.HostConfig(
+            version=API_VERSION,
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=task.pids_limit,
+            nano_cpus=10**9,
+            tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},
+        ).items()
+        if key not in baseline
+    }
+    assert set(lock_down) == {
+        "ReadonlyRootfs",
+        "CapDrop",
+        "SecurityOpt",
+        "PidsLimit",
+        "NanoCpus",
+        "Tmpfs",
+    }
+    host_config = hardened.created["host_config"]
+    assert host_config == {**stock.created["host_config"], **lock_down}
+
+    # And the settings from common.py, as the daemon will receive them.
+    assert host_config["Mounts"] == [
+        {
+            "Target": "/data",
+            "Source": STACK_ENV["ML_HOST_DATA_DIR"],
+            "Type": "bind",
+            "ReadOnly": False,
+        }
+    ]
+    assert host_config["Memory"] > 0
+    assert host_config.get("Privileged", False) is False
+    assert "AutoRemove" not in host_config or host_config["AutoRemove"] is False
+    expected_network = (
+        STACK_ENV["ML_TASK_NETWORK"] if STAGES[stage].needs_mlflow else "none"
+    )
+    assert host_config["NetworkMode"] == expected_network
+    assert hardened.created["user"] == STACK_ENV["ML_TASK_USER"]
+    assert hardened.created["image"] == f"ml-{stage}:{STACK_ENV['ML_IMAGE_TAG']}"
+    # auto_remove="success": removed by the operator once it exited 0.
+    assert hardened.removed == [("c0ffee", False)]
+
+
+def test_containers_are_labelled_with_their_task(dags, render):
+    task = dags["train_model"].get_task("train")
+    client = LocalDaemonClient()
+    _, context = run_with(task, render, client)
+    assert client.created["labels"] == {
+        "ml.pipeline.dag_id": "train_model",
+        "ml.pipeline.task_id": "train",
+        "ml.pipeline.run_id": context["run_id"],
+        "ml.pipeline.try_number": "1",
+    }
+
+
+def test_input_error_fails_without_retry(dags, render):
+    task = dags["predict"].get_task("predict")
+    client = LocalDaemonClient(
+        exit_code=INPUT_ERROR_EXIT_CODE,
+        output=b"error: no model in /data/models/empty\n",
+    )
+    with pytest.raises(AirflowFailException, match="exit code 2"):
+        run_with(task, render, client)
+    # DockerOperator 4.6.1 removes the container in a `finally` under "success" too, so a
+    # failed container is gone as well; its output is in the task log.
+    assert client.removed == [("c0ffee", False)]
+
+
+def test_other_failures_stay_retryable(dags, render):
+    task = dags["predict"].get_task("predict")
+    client = LocalDaemonClient(exit_code=1, output=b"error: out of memory\n")
+    with pytest.raises(DockerContainerFailedException) as failure:
+        run_with(task, render, client)
+    assert not isinstance(failure.value, AirflowFailException)
+    assert failure.value.logs == ["error: out of memory"]
+
+
+def test_refuses_to_run_without_a_host_data_dir(dags, render):
+    task = copy.deepcopy(dags["generate_data"].get_task("generate"))
+    task.mounts = [docker.types.Mount(target="/data", source="", type="bind")]
+    client = LocalDaemonClient()
+    with pytest.raises(AirflowException, match="ML_HOST_DATA_DIR"):
+        run_with(task, render, client)
+    assert client.created == {}
+
+
+def test_lock_down_cannot_be_silently_overridden():
+    from common import _HardenedAPIClient
+
+    client = _HardenedAPIClient(LocalDaemonClient(), {"read_only": True})
+    with pytest.raises(ValueError, match="read_only"):
+        client.create_host_config(read_only=False)
+
+
+def test_lock_down_can_be_relaxed_explicitly_per_task():
+    task = HardenedDockerOperator(
+        task_id="debug", image="ml-generate:latest", read_only=False, cap_drop=()
+    )
+    extra = task.extra_host_config()
+    assert extra["read_only"] is False
+    assert extra["cap_drop"] == []
+    assert "tmpfs" not in extra
+    assert extra["security_opt"] == ["no-new-privileges"]
