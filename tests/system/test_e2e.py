@@ -1,0 +1,280 @@
+"""The pipeline end to end on the real stack: Airflow schedules the real stage images.
+
+Runs against the compose stack of the ``stack`` fixture (conftest.py) and drives it through
+Airflow's REST API with the client of scripts/run_pipeline.py. Nothing is mocked: the
+scheduler starts real containers through the Docker socket, the sensors really wait, and
+the files checked are the ones the containers wrote into the stack's data directory.
+
+Dates are chosen around "now" on purpose. Unpausing a DAG lets the scheduler start its
+latest scheduled run (catchup is off): today for the daily DAGs, the last Sunday for the
+weekly one. The test trains on the last Sunday before today and predicts today, so those
+scheduled runs are the very runs the test asks for, and nothing else competes with them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import docker
+import pytest
+from conftest import REPO, Stack
+
+sys.path.insert(0, str(REPO / "scripts"))
+from run_pipeline import DAG_IDS, AirflowClient
+
+RUN_TIMEOUT = 900
+
+TODAY = datetime.now(UTC).date()
+# The last Sunday strictly before today: the training date.
+TRAIN_DAY = TODAY - timedelta(days=(TODAY.weekday() + 1) % 7 or 7)
+DATES = [TRAIN_DAY - timedelta(days=n) for n in range(7, -1, -1)]
+PREDICT_DAY = TODAY
+
+TASKS = {
+    "generate_data": {"generate"},
+    "train_model": {
+        "wait_for_data",
+        "wait_for_target",
+        "preprocess",
+        "split",
+        "train",
+        "validate",
+    },
+    "predict": {"wait_for_data", "predict"},
+}
+
+
+def rows(path: Path) -> int:
+    """Data rows of a CSV file (without its header)."""
+    with path.open(newline="") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+def log_step(message: str) -> None:
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@pytest.fixture(scope="module")
+def airflow(stack: Stack) -> AirflowClient:
+    client = AirflowClient(stack.airflow_url, stack.username, stack.password)
+    client.wait_for_dags(DAG_IDS)
+    return client
+
+
+def first_container_start(run_id: str, since: float) -> float | None:
+    """When the first task container of a DAG run started, from the daemon's event log."""
+    events = docker.from_env().events(
+        since=int(since) - 1,
+        until=int(time.time()) + 1,
+        filters={
+            "type": "container",
+            "event": "start",
+            "label": [f"ml.pipeline.run_id={run_id}"],
+        },
+        decode=True,
+    )
+    starts = [event["timeNano"] / 1e9 for event in events]
+    return min(starts) if starts else None
+
+
+def run_all(
+    airflow: AirflowClient, wanted: list[tuple[str, date]]
+) -> dict[tuple[str, date], dict]:
+    """Triggers (or adopts) one run per (dag_id, day) and waits for all of them."""
+    asked_at, keys = {}, {}
+    for dag_id, day in wanted:
+        asked_at[(dag_id, day)] = time.time()
+        run = airflow.ensure_run(dag_id, day)
+        keys[(dag_id, day)] = (dag_id, run["dag_run_id"])
+
+    def progress(dag_id: str, run_id: str, state: str, run: dict) -> None:
+        log_step(f"{dag_id} {run['logical_date'][:10]} {state}")
+
+    final = airflow.wait_for_runs(keys.values(), RUN_TIMEOUT, on_change=progress)
+    return {
+        wanted_key: {**final[run_key], "asked_at": asked_at[wanted_key]}
+        for wanted_key, run_key in keys.items()
+    }
+
+
+def assert_all_tasks_succeeded(airflow: AirflowClient, dag_id: str, run: dict) -> None:
+    instances = airflow.task_instances(dag_id, run["dag_run_id"])
+    states = {ti["task_id"]: ti["state"] for ti in instances}
+    assert set(states) == TASKS[dag_id], states
+    assert set(states.values()) == {"success"}, (
+        f"{dag_id} {run['dag_run_id']}: {states}"
+    )
+
+
+def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
+    started = time.monotonic()
+    data = stack.data_dir
+    log_step(
+        f"generate_data {DATES[0]}..{DATES[-1]} and {PREDICT_DAY}, train_model {TRAIN_DAY}"
+    )
+
+    # 1. Eight days of data and the day to predict; the training run starts with them and
+    #    its sensors wait for the Sunday's files.
+    for dag_id in ("generate_data", "train_model"):
+        airflow.set_paused(dag_id, False)
+    wanted = [("generate_data", d) for d in [*DATES, PREDICT_DAY]] + [
+        ("train_model", TRAIN_DAY)
+    ]
+    runs = run_all(airflow, wanted)
+    for (dag_id, day), run in runs.items():
+        assert run["state"] == "success", f"{dag_id} {day}: {run['state']}"
+        assert run["logical_date"].startswith(day.isoformat())
+        assert_all_tasks_succeeded(airflow, dag_id, run)
+
+    for day in [*DATES, PREDICT_DAY]:
+        raw = data / "raw" / day.isoformat()
+        assert rows(raw / "data.csv") > 0
+        assert rows(raw / "target.csv") == rows(raw / "data.csv"), day
+
+    processed = data / "processed" / TRAIN_DAY.isoformat()
+    n_train_data = rows(processed / "train_data.csv")
+    assert 0 < n_train_data <= rows(data / "raw" / TRAIN_DAY.isoformat() / "data.csv")
+    n_train, n_val = rows(processed / "train.csv"), rows(processed / "val.csv")
+    assert n_train + n_val == n_train_data
+    assert abs(n_val - 0.2 * n_train_data) <= 1, (n_train, n_val)
+
+    model_dir = data / "models" / TRAIN_DAY.isoformat()
+    assert (model_dir / "model.bin").stat().st_size > 0
+    json.loads((model_dir / "params.json").read_text())
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics, "metrics.json is empty"
+
+    # 2. Production = that model; predict a later day.
+    model_path = f"/data/models/{TRAIN_DAY.isoformat()}"
+    airflow.set_variable("model_path", model_path)
+    assert airflow.get_variable("model_path") == model_path
+    airflow.set_paused("predict", False)
+    [predicted] = run_all(airflow, [("predict", PREDICT_DAY)]).values()
+    assert predicted["state"] == "success"
+    assert_all_tasks_succeeded(airflow, "predict", predicted)
+    predictions = data / "predictions" / PREDICT_DAY.isoformat() / "predictions.csv"
+    assert rows(predictions) == rows(
+        data / "raw" / PREDICT_DAY.isoformat() / "data.csv"
+    )
+    log = airflow.task_log("predict", predicted["dag_run_id"], "predict", 1)
+    assert model_path in log
+
+    # Orchestration latency: trigger -> first task container running, per generate_data run.
+    latencies = []
+    for (dag_id, _day), run in runs.items():
+        if dag_id == "generate_data" and run["run_type"] == "manual":
+            start = first_container_start(run["dag_run_id"], run["asked_at"])
+            if start is not None:
+                latencies.append(start - run["asked_at"])
+    assert latencies, "no container start events found for the generate_data runs"
+    latencies.sort()
+    log_step(
+        f"trigger -> first container start over {len(latencies)} generate_data runs: "
+        f"min {latencies[0]:.1f} s, median {latencies[len(latencies) // 2]:.1f} s, "
+        f"max {latencies[-1]:.1f} s (runs queue behind max_active_runs=4)"
+    )
+    log_step(f"pipeline part took {time.monotonic() - started:.0f} s")
+
+
+def test_predict_without_a_model_fails_clearly(
+    stack: Stack, airflow: AirflowClient
+) -> None:
+    """Pointing model_path at a directory with no model fails the task with the stage's
+    error in its log, and no predictions are written."""
+    day = DATES[0]  # its data exists (previous test); it has no predictions yet
+    empty = stack.data_dir / "models" / "empty"
+    empty.mkdir(parents=True, exist_ok=True)
+    output = stack.data_dir / "predictions" / day.isoformat()
+    assert not output.exists()
+
+    airflow.set_variable("model_path", "/data/models/empty")
+    airflow.set_paused("predict", False)
+    started = time.monotonic()
+    [run] = run_all(airflow, [("predict", day)]).values()
+    log_step(
+        f"predict with no model: {run['state']} after {time.monotonic() - started:.0f} s"
+    )
+
+    assert run["state"] == "failed"
+    states = {
+        ti["task_id"]: ti for ti in airflow.task_instances("predict", run["dag_run_id"])
+    }
+    assert states["wait_for_data"]["state"] == "success"
+    predict = states["predict"]
+    assert predict["state"] == "failed"
+    log = airflow.task_log(
+        "predict", run["dag_run_id"], "predict", predict["try_number"]
+    )
+    print(f"--- end of the failed predict log (try {predict['try_number']}) ---")
+    print("\n".join(log.splitlines()[-12:]))
+    assert "/data/models/empty" in log
+    assert "error" in log.lower()
+    assert not (output / "predictions.csv").exists()
+    assert not output.exists() or not any(output.iterdir()), list(output.iterdir())
+
+
+def test_hardened_operator_on_the_real_daemon(tmp_path: Path) -> None:
+    """The DAGs' operator against the real Docker daemon: the container really runs
+    read-only, without capabilities or network, non-root, with no-new-privileges and
+    limits, and can write only to /data."""
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml-e2e-airflow-"))
+    sys.path.insert(0, str(REPO / "airflow_ml_dags" / "dags"))
+    from common import HardenedDockerOperator
+
+    image = "ml-debian-base:bookworm"  # has a shell; the stage images have only their binary
+    client = docker.from_env()
+    client.images.get(image)  # built by scripts/images.sh
+    tmp_path.chmod(0o777)
+    probe = (
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo uid=$(id -u);"
+        " echo net=$(ls /sys/class/net | tr '\\n' ' ');"
+        " touch /probe 2>/dev/null && echo rootfs=writable || echo rootfs=read-only;"
+        " touch /data/probe && echo data=writable"
+    )
+    operator = HardenedDockerOperator(
+        task_id="probe",
+        image=image,
+        entrypoint=["/bin/sh", "-c"],
+        command=[probe],
+        mounts=[docker.types.Mount(target="/data", source=str(tmp_path), type="bind")],
+        mount_tmp_dir=False,
+        auto_remove="never",
+        user="10001:10001",
+        mem_limit="256m",
+        network_mode="none",
+        xcom_all=True,
+    )
+    context = {"run_id": "e2e-probe", "ti": SimpleNamespace(try_number=1)}
+    try:
+        lines = operator.execute(context)
+        host_config = client.api.inspect_container(operator.container["Id"])[
+            "HostConfig"
+        ]
+    finally:
+        if operator.container:
+            client.api.remove_container(operator.container["Id"], force=True)
+
+    output = "\n".join(lines)
+    print(output)
+    assert "CapEff:\t0000000000000000" in output
+    assert "NoNewPrivs:\t1" in output
+    assert "uid=10001" in output
+    assert "net=lo" in output
+    assert "rootfs=read-only" in output
+    assert "data=writable" in output
+    assert (tmp_path / "probe").exists()
+    assert host_config["ReadonlyRootfs"] is True
+    assert host_config["CapDrop"] == ["ALL"]
+    assert host_config["SecurityOpt"] == ["no-new-privileges"]
+    assert host_config["Memory"] == 256 * 1024 * 1024
+    assert host_config["NanoCpus"] == 10**9
+    assert host_config["PidsLimit"] == 256
+    assert host_config["NetworkMode"] == "none"
