@@ -19,9 +19,10 @@ It needs only Python's standard library, so it runs before (or without) the dev 
 The address and credentials come from the stack's env file (``.env``, written by
 ``scripts/stack.sh env``; ``ML_ENV_FILE`` or ``--env-file`` to use another one).
 
-Unpausing a DAG also lets the scheduler start its latest scheduled run (catchup is off, so
-only that one). Those runs fall inside the stretch, so they are the same runs this script
-would have asked for and it simply waits for them.
+Unpausing a DAG can also let the scheduler start the run of its latest tick (catchup is off;
+Airflow does so when the tick is recent: for example within 2.4 hours of midnight for a daily
+DAG). Such a run falls inside the stretch, so it is one this script would have asked for:
+it finds it and waits for it instead.
 
 The ``AirflowClient`` class is the REST client that tests/system/test_e2e.py uses as well.
 """

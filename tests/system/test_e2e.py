@@ -5,10 +5,11 @@ Airflow's REST API with the client of scripts/run_pipeline.py. Nothing is mocked
 scheduler starts real containers through the Docker socket, the sensors really wait, and
 the files checked are the ones the containers wrote into the stack's data directory.
 
-Dates are chosen around "now" on purpose. Unpausing a DAG lets the scheduler start its
-latest scheduled run (catchup is off): today for the daily DAGs, the last Sunday for the
-weekly one. The test trains on the last Sunday before today and predicts today, so those
-scheduled runs are the very runs the test asks for, and nothing else competes with them.
+Dates are chosen around "now" on purpose. Unpausing a DAG can let the scheduler start the
+run of its latest tick (catchup is off; Airflow does it when that tick is recent): today for
+the daily DAGs, the last Sunday for the weekly one. The test trains on the last Sunday before
+today and predicts today, so such a scheduled run is one of the runs the test asks for (it
+adopts it), and nothing else competes with them.
 """
 
 from __future__ import annotations
