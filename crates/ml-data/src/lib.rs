@@ -1,8 +1,13 @@
 //! Data contracts shared by every stage: the feature schema, an in-memory column table,
 //! CSV reading and writing (polars underneath), validation with errors that name the file,
-//! column and row, and atomic output files.
+//! column and row, the stratified split, and atomic output files.
 
+pub mod atomic;
+pub mod error;
 pub mod frame;
+pub mod io;
 pub mod schema;
+pub mod split;
 
+pub use error::{CellProblem, DataError};
 pub use frame::{Frame, Labeled};

@@ -17,6 +17,8 @@ pub struct Column {
     pub kind: Kind,
     pub min: f64,
     pub max: f64,
+    /// Whole-number values only (codes and counts); written without a decimal point.
+    pub integer: bool,
 }
 
 const fn col(name: &'static str, kind: Kind, min: f64, max: f64) -> Column {
@@ -25,6 +27,15 @@ const fn col(name: &'static str, kind: Kind, min: f64, max: f64) -> Column {
         kind,
         min,
         max,
+        integer: true,
+    }
+}
+
+/// A numeric column that may hold fractions.
+const fn real(name: &'static str, min: f64, max: f64) -> Column {
+    Column {
+        integer: false,
+        ..col(name, Kind::Numeric, min, max)
     }
 }
 
@@ -39,7 +50,7 @@ pub const FEATURES: [Column; 13] = [
     col("restecg", Kind::Categorical, 0.0, 2.0),
     col("thalach", Kind::Numeric, 60.0, 220.0),
     col("exang", Kind::Categorical, 0.0, 1.0),
-    col("oldpeak", Kind::Numeric, 0.0, 7.0),
+    real("oldpeak", 0.0, 7.0),
     col("slope", Kind::Categorical, 0.0, 2.0),
     col("ca", Kind::Categorical, 0.0, 4.0),
     col("thal", Kind::Categorical, 0.0, 3.0),

@@ -1,0 +1,150 @@
+//! Output files that appear under their final name complete or not at all.
+//!
+//! Data goes to a hidden temporary file in the destination directory (same file system, so the
+//! final `rename` is atomic); `commit` flushes, syncs and renames it. Dropping an uncommitted
+//! [`AtomicFile`] (an error, a panic) removes the temporary file. A `kill -9` can leave a
+//! hidden `.name.*.tmp` file behind, never a truncated file under the real name.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::DataError;
+
+/// A file being written; see the module documentation.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    out: BufWriter<tempfile::NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`, creating its parent directory if it does not exist yet.
+    pub fn create(path: &Path) -> Result<Self, DataError> {
+        let dir = parent_dir(path);
+        ensure_dir(dir)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|source| DataError::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 20, temp),
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes, syncs and renames the temporary file to the final path.
+    pub fn commit(self) -> Result<(), DataError> {
+        let path = self.path;
+        let write_err = |source| DataError::Write {
+            path: path.clone(),
+            source,
+        };
+        let temp = self
+            .out
+            .into_inner()
+            .map_err(|e| write_err(e.into_error()))?;
+        temp.as_file().sync_all().map_err(write_err)?;
+        temp.persist(&path).map_err(|e| write_err(e.error))?;
+        // Make the rename itself durable; failing to sync a directory is not worth failing for.
+        if let Ok(dir) = File::open(parent_dir(&path)) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes a small file (model, parameters, metrics) atomically in one call.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes).map_err(|source| DataError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    file.commit()
+}
+
+/// Creates `dir` (and its parents) if needed, with an error that names it.
+pub fn ensure_dir(dir: &Path) -> Result<(), DataError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|source| DataError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn commit_renames_and_drop_cleans_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/out.csv");
+        let mut f = AtomicFile::create(&path).expect("create");
+        f.write_all(b"a\n1\n").expect("write");
+        assert!(!path.exists());
+        f.commit().expect("commit");
+        assert_eq!(std::fs::read(&path).expect("read"), b"a\n1\n");
+
+        let other = dir.path().join("sub/other.csv");
+        let mut f = AtomicFile::create(&other).expect("create");
+        f.write_all(b"partial").expect("write");
+        drop(f);
+        assert_eq!(names(&dir.path().join("sub")), vec!["out.csv"]);
+    }
+
+    #[test]
+    fn output_dir_that_is_a_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, b"").expect("write");
+        let err = write_atomic(&blocker.join("model.bin"), b"x").expect_err("must fail");
+        assert!(err.to_string().contains("blocker"), "{err}");
+    }
+}
