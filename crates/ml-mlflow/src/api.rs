@@ -1,0 +1,674 @@
+//! Typed endpoints of MLflow 3's REST API (`/api/2.0/mlflow/...`) and of the server's
+//! artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/...`).
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::client::{artifact_proxy_path, Body, Client, Method, Request};
+use crate::error::{Error, Result};
+use crate::uri::{artifact_root, join_artifact_path, validate_relative_path, ModelUri};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub artifact_location: String,
+    #[serde(default)]
+    pub lifecycle_stage: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Running,
+    Scheduled,
+    Finished,
+    Failed,
+    Killed,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub experiment_id: String,
+    #[serde(default)]
+    pub run_name: String,
+    pub status: RunStatus,
+    /// Where the run's artifacts live, for example `mlflow-artifacts:/1/<run id>/artifacts`.
+    pub artifact_uri: String,
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    #[serde(default)]
+    pub end_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    #[serde(default)]
+    pub step: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl Metric {
+    /// A metric stamped now, at step 0.
+    pub fn now(key: impl Into<String>, value: f64) -> Metric {
+        Metric {
+            key: key.into(),
+            value,
+            timestamp: now_millis(),
+            step: 0,
+        }
+    }
+}
+
+impl Param {
+    pub fn new(key: impl Into<String>, value: impl ToString) -> Param {
+        Param {
+            key: key.into(),
+            value: value.to_string(),
+        }
+    }
+}
+
+impl Tag {
+    pub fn new(key: impl Into<String>, value: impl ToString) -> Tag {
+        Tag {
+            key: key.into(),
+            value: value.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct RunData {
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    #[serde(default)]
+    pub params: Vec<Param>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Run {
+    pub info: RunInfo,
+    #[serde(default)]
+    pub data: RunData,
+}
+
+impl Run {
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.data
+            .metrics
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| m.value)
+    }
+
+    pub fn param(&self, key: &str) -> Option<&str> {
+        find(&self.data.params, key, |p| (&p.key, &p.value))
+    }
+
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        find(&self.data.tags, key, |t| (&t.key, &t.value))
+    }
+}
+
+/// One entry of an artifact listing; `path` is relative to the listed directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FileInfo {
+    pub path: String,
+    #[serde(default)]
+    pub is_dir: bool,
+    #[serde(default)]
+    pub file_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AliasEntry {
+    pub alias: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RegisteredModel {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub aliases: Vec<AliasEntry>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub run_id: String,
+    /// `READY`, `PENDING_REGISTRATION` or `FAILED_REGISTRATION`.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl ModelVersion {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        find(&self.tags, key, |t| (&t.key, &t.value))
+    }
+}
+
+fn find<'a, T>(
+    items: &'a [T],
+    key: &str,
+    kv: impl Fn(&'a T) -> (&'a String, &'a String),
+) -> Option<&'a str> {
+    items
+        .iter()
+        .map(kv)
+        .find(|(k, _)| k.as_str() == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// MLflow's per-request limits of `runs/log-batch`.
+const BATCH_MAX_METRICS: usize = 1000;
+const BATCH_MAX_PARAMS: usize = 100;
+const BATCH_MAX_TAGS: usize = 100;
+
+const NOT_FOUND: &str = "RESOURCE_DOES_NOT_EXIST";
+const ALREADY_EXISTS: &str = "RESOURCE_ALREADY_EXISTS";
+
+fn is_not_found(err: &Error) -> bool {
+    err.error_code() == Some(NOT_FOUND) || err.status() == Some(404)
+}
+
+/// Milliseconds since the Unix epoch, as MLflow stamps runs and metrics.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+impl Client {
+    // ---- experiments ------------------------------------------------------------------
+
+    /// The experiment called `name`, or `None` if there is none.
+    pub fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            experiment: Experiment,
+        }
+        match self.get_json::<Answer>(
+            "/api/2.0/mlflow/experiments/get-by-name",
+            &[("experiment_name", name)],
+        ) {
+            Ok(answer) => Ok(Some(answer.experiment)),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Creates an experiment and returns its id.
+    pub fn create_experiment(&self, name: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Answer {
+            experiment_id: String,
+        }
+        let answer: Answer = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/experiments/create",
+            &json!({ "name": name }),
+        )?;
+        Ok(answer.experiment_id)
+    }
+
+    /// The experiment called `name`, created if missing and restored if deleted. Safe when
+    /// two stages race to create it.
+    pub fn ensure_experiment(&self, name: &str) -> Result<Experiment> {
+        if let Some(found) = self.get_experiment_by_name(name)? {
+            if found.lifecycle_stage == "deleted" {
+                let _: Empty = self.send_json(
+                    Method::Post,
+                    "/api/2.0/mlflow/experiments/restore",
+                    &json!({ "experiment_id": found.experiment_id }),
+                )?;
+            }
+            return Ok(found);
+        }
+        match self.create_experiment(name) {
+            Ok(_) => {}
+            Err(err) if err.error_code() == Some(ALREADY_EXISTS) => {}
+            Err(err) => return Err(err),
+        }
+        self.get_experiment_by_name(name)?
+            .ok_or_else(|| Error::Api {
+                method: "GET",
+                endpoint: "/api/2.0/mlflow/experiments/get-by-name".to_string(),
+                status: 404,
+                error_code: Some(NOT_FOUND.to_string()),
+                message: format!("experiment {name:?} vanished right after it was created"),
+                attempts: 1,
+            })
+    }
+
+    // ---- runs -------------------------------------------------------------------------
+
+    /// Starts a run (status `RUNNING`) in `experiment_id`.
+    pub fn create_run(
+        &self,
+        experiment_id: &str,
+        run_name: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<Run> {
+        #[derive(Deserialize)]
+        struct Answer {
+            run: Run,
+        }
+        let mut body = json!({
+            "experiment_id": experiment_id,
+            "start_time": now_millis(),
+            "tags": tags,
+        });
+        if let Some(name) = run_name {
+            body["run_name"] = json!(name);
+        }
+        let answer: Answer = self.send_json(Method::Post, "/api/2.0/mlflow/runs/create", &body)?;
+        Ok(answer.run)
+    }
+
+    pub fn get_run(&self, run_id: &str) -> Result<Run> {
+        #[derive(Deserialize)]
+        struct Answer {
+            run: Run,
+        }
+        let answer: Answer = self.get_json("/api/2.0/mlflow/runs/get", &[("run_id", run_id)])?;
+        Ok(answer.run)
+    }
+
+    /// Logs metrics, params and tags, split into as many requests as MLflow's limits need.
+    /// Metrics must be finite (JSON has no NaN); params are write-once in MLflow.
+    pub fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Param],
+        tags: &[Tag],
+    ) -> Result<()> {
+        if let Some(bad) = metrics.iter().find(|m| !m.value.is_finite()) {
+            return Err(Error::NonFiniteMetric {
+                key: bad.key.clone(),
+                value: bad.value,
+            });
+        }
+        let mut metrics = metrics.chunks(BATCH_MAX_METRICS);
+        let mut params = params.chunks(BATCH_MAX_PARAMS);
+        let mut tags = tags.chunks(BATCH_MAX_TAGS);
+        loop {
+            let (m, p, t) = (metrics.next(), params.next(), tags.next());
+            if m.is_none() && p.is_none() && t.is_none() {
+                return Ok(());
+            }
+            let body = json!({
+                "run_id": run_id,
+                "metrics": m.unwrap_or_default(),
+                "params": p.unwrap_or_default(),
+                "tags": t.unwrap_or_default(),
+            });
+            let _: Empty = self.send_json(Method::Post, "/api/2.0/mlflow/runs/log-batch", &body)?;
+        }
+    }
+
+    /// Sets a run's status; a terminal status also stamps its end time.
+    pub fn set_run_status(&self, run_id: &str, status: RunStatus) -> Result<RunInfo> {
+        #[derive(Deserialize)]
+        struct Answer {
+            run_info: RunInfo,
+        }
+        let mut body = json!({ "run_id": run_id, "status": status });
+        if matches!(
+            status,
+            RunStatus::Finished | RunStatus::Failed | RunStatus::Killed
+        ) {
+            body["end_time"] = json!(now_millis());
+        }
+        let answer: Answer = self.send_json(Method::Post, "/api/2.0/mlflow/runs/update", &body)?;
+        Ok(answer.run_info)
+    }
+
+    // ---- artifacts (through the server's proxy) ----------------------------------------
+
+    /// Uploads `bytes` as `relative_path` below `artifact_uri` (a run's artifact URI).
+    pub fn upload_artifact(
+        &self,
+        artifact_uri: &str,
+        relative_path: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let location = join_artifact_path(&artifact_root(artifact_uri)?, relative_path)?;
+        self.send(Request {
+            method: Method::Put,
+            path: artifact_proxy_path(&location),
+            query: &[],
+            body: Some(Body::Bytes(bytes)),
+        })?;
+        Ok(())
+    }
+
+    /// Uploads the local file `local` as `relative_path` below `artifact_uri`.
+    pub fn upload_file(&self, artifact_uri: &str, relative_path: &str, local: &Path) -> Result<()> {
+        let bytes = fs::read(local).map_err(|e| Error::io(local, e))?;
+        self.upload_artifact(artifact_uri, relative_path, &bytes)
+    }
+
+    /// The content of the artifact `relative_path` below `artifact_uri`.
+    pub fn download_artifact(&self, artifact_uri: &str, relative_path: &str) -> Result<Vec<u8>> {
+        let location = join_artifact_path(&artifact_root(artifact_uri)?, relative_path)?;
+        self.send(Request {
+            method: Method::Get,
+            path: artifact_proxy_path(&location),
+            query: &[],
+            body: None,
+        })
+    }
+
+    /// Downloads one artifact to `dest`, atomically: `dest` either appears whole or not at all.
+    pub fn download_file(
+        &self,
+        artifact_uri: &str,
+        relative_path: &str,
+        dest: &Path,
+    ) -> Result<()> {
+        let bytes = self.download_artifact(artifact_uri, relative_path)?;
+        write_atomically(dest, &bytes)
+    }
+
+    /// The entries directly below `relative_dir` (the root when `None`).
+    pub fn list_artifacts(
+        &self,
+        artifact_uri: &str,
+        relative_dir: Option<&str>,
+    ) -> Result<Vec<FileInfo>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            files: Vec<FileInfo>,
+        }
+        let root = artifact_root(artifact_uri)?;
+        let location = match relative_dir {
+            Some(dir) => join_artifact_path(&root, dir)?,
+            None => root,
+        };
+        let answer: Answer = self.get_json(
+            "/api/2.0/mlflow-artifacts/artifacts",
+            &[("path", location.as_str())],
+        )?;
+        Ok(answer.files)
+    }
+
+    /// Downloads every file below `artifact_uri` into `dest_dir`, keeping the tree. Returns
+    /// the relative paths written, sorted.
+    pub fn download_tree(&self, artifact_uri: &str, dest_dir: &Path) -> Result<Vec<String>> {
+        let mut written = Vec::new();
+        let mut pending: Vec<Option<String>> = vec![None];
+        while let Some(dir) = pending.pop() {
+            for entry in self.list_artifacts(artifact_uri, dir.as_deref())? {
+                // Listings name entries relative to the listed directory; guard anyway
+                // against a server that would hand us `..`.
+                let name = entry
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&entry.path)
+                    .to_string();
+                let relative = match &dir {
+                    Some(d) => format!("{d}/{name}"),
+                    None => name,
+                };
+                validate_relative_path(&relative)?;
+                if entry.is_dir {
+                    pending.push(Some(relative));
+                } else {
+                    let dest = dest_dir.join(&relative);
+                    if let Some(parent) = dest.parent() {
+                        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                    }
+                    self.download_file(artifact_uri, &relative, &dest)?;
+                    written.push(relative);
+                }
+            }
+        }
+        written.sort();
+        Ok(written)
+    }
+
+    // ---- model registry ----------------------------------------------------------------
+
+    /// The registered model called `name`, or `None`.
+    pub fn get_registered_model(&self, name: &str) -> Result<Option<RegisteredModel>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            registered_model: RegisteredModel,
+        }
+        match self.get_json::<Answer>("/api/2.0/mlflow/registered-models/get", &[("name", name)]) {
+            Ok(answer) => Ok(Some(answer.registered_model)),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    pub fn create_registered_model(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<RegisteredModel> {
+        #[derive(Deserialize)]
+        struct Answer {
+            registered_model: RegisteredModel,
+        }
+        let answer: Answer = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/registered-models/create",
+            &json!({ "name": name, "description": description }),
+        )?;
+        Ok(answer.registered_model)
+    }
+
+    /// The registered model called `name`, created (with `description`) if missing.
+    pub fn ensure_registered_model(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<RegisteredModel> {
+        if let Some(found) = self.get_registered_model(name)? {
+            return Ok(found);
+        }
+        match self.create_registered_model(name, description) {
+            Ok(created) => Ok(created),
+            Err(err) if err.error_code() == Some(ALREADY_EXISTS) => {
+                self.get_registered_model(name)?.ok_or(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Registers `source` (an artifact URI inside the run `run_id`) as a new version of
+    /// `name`, and waits until the registry says it is `READY`.
+    pub fn create_model_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: &str,
+        tags: &[Tag],
+    ) -> Result<ModelVersion> {
+        #[derive(Deserialize)]
+        struct Answer {
+            model_version: ModelVersion,
+        }
+        let answer: Answer = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/model-versions/create",
+            &json!({ "name": name, "source": source, "run_id": run_id, "tags": tags }),
+        )?;
+        let mut version = answer.model_version;
+        // Our server registers synchronously; stores that copy artifacts first answer
+        // PENDING_REGISTRATION and finish later.
+        let deadline = Instant::now() + self.retry_policy().budget;
+        while version.status == "PENDING_REGISTRATION" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            version = self.get_model_version(name, &version.version)?;
+        }
+        Ok(version)
+    }
+
+    pub fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
+        #[derive(Deserialize)]
+        struct Answer {
+            model_version: ModelVersion,
+        }
+        let answer: Answer = self.get_json(
+            "/api/2.0/mlflow/model-versions/get",
+            &[("name", name), ("version", version)],
+        )?;
+        Ok(answer.model_version)
+    }
+
+    /// Where the files of a model version can be downloaded from (an artifact URI).
+    pub fn get_model_version_download_uri(&self, name: &str, version: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Answer {
+            artifact_uri: String,
+        }
+        let answer: Answer = self.get_json(
+            "/api/2.0/mlflow/model-versions/get-download-uri",
+            &[("name", name), ("version", version)],
+        )?;
+        Ok(answer.artifact_uri)
+    }
+
+    pub fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        let _: Empty = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/model-versions/set-tag",
+            &json!({ "name": name, "version": version, "key": key, "value": value }),
+        )?;
+        Ok(())
+    }
+
+    /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere).
+    pub fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
+        let _: Empty = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/registered-models/alias",
+            &json!({ "name": name, "alias": alias, "version": version }),
+        )?;
+        Ok(())
+    }
+
+    /// The version `alias` points at; [`Error::AliasNotFound`] when there is none.
+    pub fn get_model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+        #[derive(Deserialize)]
+        struct Answer {
+            model_version: ModelVersion,
+        }
+        match self.get_json::<Answer>(
+            "/api/2.0/mlflow/registered-models/alias",
+            &[("name", name), ("alias", alias)],
+        ) {
+            Ok(answer) => Ok(answer.model_version),
+            // MLflow 3 answers a missing alias with 400 INVALID_PARAMETER_VALUE and a missing
+            // model with 404 RESOURCE_DOES_NOT_EXIST; both mean "nothing under that alias".
+            Err(err)
+                if is_not_found(&err)
+                    || (err.status() == Some(400)
+                        && err.error_code() == Some("INVALID_PARAMETER_VALUE")) =>
+            {
+                Err(Error::AliasNotFound {
+                    name: name.to_string(),
+                    alias: alias.to_string(),
+                    source: Box::new(err),
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Like [`Client::get_model_version_by_alias`], with `None` for a missing alias.
+    pub fn find_model_version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<Option<ModelVersion>> {
+        match self.get_model_version_by_alias(name, alias) {
+            Ok(version) => Ok(Some(version)),
+            Err(Error::AliasNotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The model version a `models:/` URI names.
+    pub fn resolve_model_uri(&self, uri: &ModelUri) -> Result<ModelVersion> {
+        match uri {
+            ModelUri::Alias { name, alias } => self.get_model_version_by_alias(name, alias),
+            ModelUri::Version { name, version } => self.get_model_version(name, version),
+        }
+    }
+}
+
+/// Writes `bytes` to a hidden sibling of `dest`, syncs it, and renames it into place.
+pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "artifact".to_string());
+    let partial = dest.with_file_name(format!(".{file_name}.part-{}", std::process::id()));
+    let written = (|| {
+        let mut file = fs::File::create(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&partial);
+        return Err(Error::io(dest, e));
+    }
+    fs::rename(&partial, dest).map_err(|e| {
+        let _ = fs::remove_file(&partial);
+        Error::io(dest, e)
+    })
+}
