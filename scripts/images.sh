@@ -161,7 +161,7 @@ make_context() {
   mkdir -p "$ctx"
   cp images/"$dir"/* "$ctx"/
   if [ -f "images/$dir/requirements.lock" ]; then
-    fetch_wheels "$dir"
+    fetch_wheels "$dir" >&2
     cp -al "$BUILD_DIR/wheels/$dir" "$ctx/wheels"
   fi
   echo "$ctx"
@@ -196,8 +196,12 @@ build_platform_images() {
     fi
     ctx="$(make_context "$name")"
     say "[$n/$total] building ml-$name (log: build/logs/ml-$name.log)"
-    docker_build "ml-$name" "$ctx" "$inputs" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-      --build-arg "PYTHON_RUNTIME=ml-python:$VERSION" --build-arg "PYTHON_BUILDER=ml-python-builder:$VERSION"
+    if [ -f "images/$name/requirements.lock" ]; then
+      docker_build "ml-$name" "$ctx" "$inputs" \
+        --build-arg "PYTHON_RUNTIME=ml-python:$VERSION" --build-arg "PYTHON_BUILDER=ml-python-builder:$VERSION"
+    else
+      docker_build "ml-$name" "$ctx" "$inputs" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+    fi
     rm -rf "$ctx"
   done
 }

@@ -1,0 +1,49 @@
+"""One-shot set-up of the Airflow metadata database, run by the airflow-init service.
+
+1. ``airflow db migrate`` (creates or upgrades the schema, FAB's tables included);
+2. ``airflow users create`` for the admin (a no-op when the user exists);
+3. the Airflow Variable ``model_path`` from ``_ML_MODEL_PATH``, only when absent,
+   because a person may have switched the production model since.
+
+All three run in this one process through Airflow's own CLI parser: each separate
+``airflow`` command would spend several seconds importing Airflow again, and this
+step gates the start of every other Airflow service.
+"""
+
+import os
+import sys
+import time
+
+from airflow.cli.cli_parser import get_parser
+
+
+def airflow(*argv: str) -> None:
+    args = get_parser().parse_args(list(argv))
+    args.func(args)
+
+
+def main() -> None:
+    start = time.monotonic()
+    airflow("db", "migrate")
+
+    username = os.environ["_AIRFLOW_ADMIN_USERNAME"]
+    airflow(
+        "users", "create", "--role", "Admin", "--username", username,
+        "--password", os.environ["_AIRFLOW_ADMIN_PASSWORD"],
+        "--firstname", "Pipeline", "--lastname", "Admin",
+        "--email", f"{username}@example.invalid",
+    )
+
+    # Imported after the migration: the model needs the configured database.
+    from airflow.models.variable import Variable
+
+    if Variable.get("model_path", default_var=None) is None:
+        Variable.set("model_path", os.environ.get("_ML_MODEL_PATH", ""))
+        print("airflow-init: Variable model_path set")
+    else:
+        print("airflow-init: Variable model_path kept")
+    print(f"airflow-init: done in {time.monotonic() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
