@@ -229,18 +229,13 @@ class AirflowClient:
             return content
         lines = []
         for event in content:
-            if isinstance(event, dict):
-                extra = {
-                    k: v
-                    for k, v in event.items()
-                    if k not in ("timestamp", "event", "level")
-                }
-                text = event.get("event", "")
-                lines.append(
-                    f"{text} {extra}" if extra and "error_detail" in extra else text
-                )
-            else:
+            if not isinstance(event, dict):
                 lines.append(str(event))
+                continue
+            lines.append(event.get("event", ""))
+            # A task's failure: the exception, without the stack frames.
+            for error in event.get("error_detail") or []:
+                lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
         return "\n".join(lines)
 
     # -- Variables ------------------------------------------------------------------------
@@ -309,19 +304,21 @@ class Progress:
         )
 
 
-def run_and_wait(
-    client: AirflowClient, wanted: list[tuple[str, date]], timeout: float
-) -> dict[tuple[str, str], dict]:
-    keys, labels = [], {}
+def ask_for_runs(client: AirflowClient, wanted: list[tuple[str, date]]) -> dict:
+    """(dag_id, run_id) -> day, one run per (dag_id, day): the existing one or a new one."""
+    runs = {}
     for dag_id, day in wanted:
         run = client.ensure_run(dag_id, day)
         if run["state"] == "failed":
             print(f"  {dag_id} {day}: failed before, running its failed tasks again")
             client.rerun_failed(dag_id, run["dag_run_id"])
-        key = (dag_id, run["dag_run_id"])
-        keys.append(key)
-        labels[key] = day.isoformat()
-    return client.wait_for_runs(keys, timeout, on_change=Progress(labels))
+        runs[(dag_id, run["dag_run_id"])] = day.isoformat()
+    return runs
+
+
+def wait(client: AirflowClient, runs: dict, timeout: float, progress: Progress) -> dict:
+    progress.labels.update(runs)
+    return client.wait_for_runs(runs, timeout, on_change=progress)
 
 
 def report_failures(client: AirflowClient, runs: dict[tuple[str, str], dict]) -> int:
@@ -383,10 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     for dag_id in ("generate_data", "train_model"):
         client.set_paused(dag_id, False)
-    wanted = [("generate_data", d) for d in days] + [
-        ("train_model", d) for d in sundays
-    ]
-    runs = run_and_wait(client, wanted, args.timeout)
+    # Asked for together: the training runs' sensors wait for their Sunday's data.
+    generated = ask_for_runs(client, [("generate_data", d) for d in days])
+    trained = ask_for_runs(client, [("train_model", d) for d in sundays])
+    progress = Progress({})
+    runs = wait(client, generated, args.timeout, progress)
+    if report_failures(client, runs):
+        print("pipeline: stopped; the training runs keep waiting for their data")
+        return 1
+    runs.update(wait(client, trained, args.timeout, progress))
     if report_failures(client, runs):
         return 1
 
@@ -397,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"pipeline: predict for {len(days)} days")
     client.set_paused("predict", False)
-    predictions = run_and_wait(client, [("predict", d) for d in days], args.timeout)
+    wanted = [("predict", d) for d in days]
+    predictions = wait(client, ask_for_runs(client, wanted), args.timeout, progress)
     runs.update(predictions)
     if report_failures(client, predictions):
         return 1

@@ -86,24 +86,31 @@ def first_container_start(run_id: str, since: float) -> float | None:
     return min(starts) if starts else None
 
 
-def run_all(
+def ask(
     airflow: AirflowClient, wanted: list[tuple[str, date]]
 ) -> dict[tuple[str, date], dict]:
-    """Triggers (or adopts) one run per (dag_id, day) and waits for all of them."""
-    asked_at, keys = {}, {}
+    """Triggers (or adopts) one run per (dag_id, day); remembers when it was asked for."""
+    asked = {}
     for dag_id, day in wanted:
-        asked_at[(dag_id, day)] = time.time()
+        asked_at = time.time()
         run = airflow.ensure_run(dag_id, day)
-        keys[(dag_id, day)] = (dag_id, run["dag_run_id"])
+        asked[(dag_id, day)] = {"run_id": run["dag_run_id"], "asked_at": asked_at}
+    return asked
+
+
+def wait_all(airflow: AirflowClient, asked: dict[tuple[str, date], dict]) -> dict:
+    """Waits until every asked-for run has finished; (dag_id, day) -> final run."""
 
     def progress(dag_id: str, run_id: str, state: str, run: dict) -> None:
         log_step(f"{dag_id} {run['logical_date'][:10]} {state}")
 
+    keys = {key: (key[0], value["run_id"]) for key, value in asked.items()}
     final = airflow.wait_for_runs(keys.values(), RUN_TIMEOUT, on_change=progress)
-    return {
-        wanted_key: {**final[run_key], "asked_at": asked_at[wanted_key]}
-        for wanted_key, run_key in keys.items()
-    }
+    return {key: {**final[run_key], **asked[key]} for key, run_key in keys.items()}
+
+
+def run_all(airflow: AirflowClient, wanted: list[tuple[str, date]]) -> dict:
+    return wait_all(airflow, ask(airflow, wanted))
 
 
 def assert_all_tasks_succeeded(airflow: AirflowClient, dag_id: str, run: dict) -> None:
@@ -126,10 +133,12 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
     #    its sensors wait for the Sunday's files.
     for dag_id in ("generate_data", "train_model"):
         airflow.set_paused(dag_id, False)
-    wanted = [("generate_data", d) for d in [*DATES, PREDICT_DAY]] + [
-        ("train_model", TRAIN_DAY)
-    ]
-    runs = run_all(airflow, wanted)
+    generated = ask(airflow, [("generate_data", d) for d in [*DATES, PREDICT_DAY]])
+    trained = ask(airflow, [("train_model", TRAIN_DAY)])
+    runs = wait_all(airflow, generated)
+    for (dag_id, day), run in runs.items():
+        assert run["state"] == "success", f"{dag_id} {day}: {run['state']}"
+    runs.update(wait_all(airflow, trained))
     for (dag_id, day), run in runs.items():
         assert run["state"] == "success", f"{dag_id} {day}: {run['state']}"
         assert run["logical_date"].startswith(day.isoformat())
