@@ -37,10 +37,11 @@ PREDICTIONS_DIR = f"{DATA_DIR}/predictions/{{{{ ds }}}}"
 # time), so a person switches production by editing the Variable.
 MODEL_PATH = "{{ var.value.model_path }}"
 
-# A task container that exits with this code failed because of its input (bad data, a missing
-# model, a bad argument), not because of the machine: retrying cannot help, so the task fails
-# at once and the failure alert goes out without waiting for the retries.
-INPUT_ERROR_EXIT_CODE = 2
+# A stage that exits with one of these codes was called wrongly, which no retry can fix, so
+# the task fails at once (and its alert goes out) instead of retrying. The stages (ml-cli)
+# exit with 2 for command-line usage errors, as clap does, and with 1 for every other
+# failure, which stays retryable.
+PERMANENT_EXIT_CODES = frozenset({2})
 
 FS_CONN_ID = "fs_data"
 OWNER = "ml-platform"
@@ -141,8 +142,8 @@ class HardenedDockerOperator(DockerOperator):
     this subclass hands it a client that adds those options there, and nowhere else.
 
     It also refuses to run when a bind mount has no absolute host path (``ML_HOST_DATA_DIR``
-    unset), labels each container with the task that started it, and turns the stages' input
-    error exit code into a failure without retries.
+    unset), labels each container with the task that started it, and fails without retries
+    when a stage exits with a usage error (PERMANENT_EXIT_CODES).
     """
 
     def __init__(
@@ -200,9 +201,10 @@ class HardenedDockerOperator(DockerOperator):
         try:
             return super().execute(context)
         except DockerContainerFailedException as err:
-            if self.cli.exit_code == INPUT_ERROR_EXIT_CODE:
+            code = self.cli.exit_code
+            if code in PERMANENT_EXIT_CODES:
                 raise AirflowFailException(
-                    f"{self.image} rejected its input (exit code {INPUT_ERROR_EXIT_CODE}): "
+                    f"{self.image} rejected its command line (exit code {code}): "
                     "not retrying; the container output above says why"
                 ) from err
             raise

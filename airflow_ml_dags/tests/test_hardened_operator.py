@@ -17,7 +17,7 @@ from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from common import INPUT_ERROR_EXIT_CODE, STAGES, HardenedDockerOperator
+from common import PERMANENT_EXIT_CODES, STAGES, HardenedDockerOperator
 from ml_dag_testing import STACK_ENV
 
 API_VERSION = "1.41"  # Docker Engine 20.10, the oldest engine we support
@@ -155,11 +155,12 @@ def test_containers_are_labelled_with_their_task(dags, render):
     }
 
 
-def test_input_error_fails_without_retry(dags, render):
+def test_usage_error_fails_without_retry(dags, render):
+    assert 2 in PERMANENT_EXIT_CODES  # clap's usage-error status, kept by ml-cli
     task = dags["predict"].get_task("predict")
     client = LocalDaemonClient(
-        exit_code=INPUT_ERROR_EXIT_CODE,
-        output=b"error: no model in /data/models/empty\n",
+        exit_code=2,
+        output=b"error: unexpected argument '--modle' found\n",
     )
     with pytest.raises(AirflowFailException, match="exit code 2"):
         run_with(task, render, client)
