@@ -5,11 +5,19 @@ Runs against the real stack started by the ``stack`` fixture (conftest.py).
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import requests
 from conftest import Stack
+
+PROBE_CRATE = Path(__file__).parent / "resolve_probe"
+REPO = Path(__file__).resolve().parents[2]
 
 SERVICES = {
     "postgres",
@@ -149,3 +157,91 @@ def test_task_network_reaches_mlflow_by_name(stack: Stack) -> None:
         text=True,
     )
     assert refused.returncode != 0
+
+
+@pytest.fixture(scope="module")
+def probe_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """resolve_probe/ packaged exactly like a stage: static glibc, images/stage/Dockerfile."""
+    target_dir = tmp_path_factory.mktemp("probe-target")
+    subprocess.run(
+        ["cargo", "build", "--release", "--quiet"],
+        cwd=PROBE_CRATE,
+        env={**os.environ, "CARGO_TARGET_DIR": str(target_dir)},
+        check=True,
+    )
+    binary = target_dir / "x86_64-unknown-linux-gnu" / "release" / "resolve-probe"
+    context = tmp_path_factory.mktemp("probe-context")
+    shutil.copy(binary, context / "stage")
+    (context / "stage").chmod(0o555)
+    tag = "mlpipeline-resolve-probe:test"
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "--quiet",
+            "--file",
+            str(REPO / "images" / "stage" / "Dockerfile"),
+            "--build-arg",
+            "STAGE=resolve-probe",
+            "--tag",
+            tag,
+            str(context),
+        ],
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield tag
+    finally:
+        subprocess.run(
+            ["docker", "image", "rm", "--force", tag], check=False, capture_output=True
+        )
+
+
+def test_static_stage_binary_reaches_mlflow_by_name(
+    stack: Stack, probe_image: str
+) -> None:
+    """A scratch image with a static glibc binary resolves `mlflow` through Docker's DNS."""
+    locked_down = ["--rm", "--read-only", "--cap-drop=ALL", f"--user={stack.task_user}"]
+    on_task_net = subprocess.run(
+        [
+            "docker",
+            "run",
+            *locked_down,
+            f"--network={stack.task_network}",
+            probe_image,
+            "mlflow:5000",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert on_task_net.returncode == 0, on_task_net.stderr
+    assert "mlflow:5000: connected to" in on_task_net.stdout
+    # Stages without network_mode get no network at all: the name does not even resolve.
+    isolated = subprocess.run(
+        ["docker", "run", *locked_down, "--network=none", probe_image, "mlflow:5000"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert isolated.returncode == 1
+    assert "resolve" in isolated.stderr
+
+
+def test_stage_image_writes_one_day_of_data(stack: Stack) -> None:
+    """ml-generate, run as DockerOperator runs it, writes raw/<ds>/ into the host data dir."""
+    day = "2026-01-05"
+    result = stack.run_stage(
+        "generate", "--output-dir", f"/data/raw/{day}", "--date", day
+    )
+    assert result.returncode == 0, result.stderr
+    raw = stack.data_dir / "raw" / day
+    data = (raw / "data.csv").read_text().splitlines()
+    target = (raw / "target.csv").read_text().splitlines()
+    assert len(data) > 1
+    assert len(data) == len(target)
+    # Files belong to the task user, so the host user (or the dedicated uid) owns them.
+    uid = int(stack.task_user.split(":")[0])
+    assert (raw / "data.csv").stat().st_uid == uid
