@@ -94,8 +94,10 @@ build_binaries() {
   say "binaries ready in $((SECONDS - start)) s"
 }
 
+# Stage images are tiny but the legacy builder spends seconds per Dockerfile step, so
+# they are built in parallel: six take as long as one.
 build_stage_images() {
-  local s bin inputs ctx n=0 total
+  local s bin inputs ctx n=0 total pids=() names=() failed=() i
   total=$(stages | wc -l)
   for s in $(stages); do
     n=$((n + 1))
@@ -110,10 +112,18 @@ build_stage_images() {
     # The build context is a directory holding only the binary: nothing else is sent.
     ctx="$(mktemp -d "${TMPDIR:-/tmp}/ml-stage-ctx.XXXXXX")"
     install -m 0555 "$bin" "$ctx/stage"
-    docker_build "ml-$s" "$ctx" "$inputs" -f images/stage/Dockerfile --build-arg "STAGE=$s" \
-      --build-arg "DESCRIPTION=$(stage_description "$s")"
-    rm -rf "$ctx"
+    (
+      trap 'rm -rf "$ctx"' EXIT
+      docker_build "ml-$s" "$ctx" "$inputs" -f images/stage/Dockerfile --build-arg "STAGE=$s" \
+        --build-arg "DESCRIPTION=$(stage_description "$s")"
+    ) &
+    pids+=($!)
+    names+=("ml-$s")
   done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed+=("${names[$i]}")
+  done
+  [ ${#failed[@]} -eq 0 ] || die "stage images failed: ${failed[*]}"
 }
 
 # Downloads the wheels listed in images/<name>/requirements.lock for the image's

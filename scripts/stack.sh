@@ -116,7 +116,7 @@ env_value() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
 # status when the service has a healthcheck, otherwise running/exited(code).
 service_states() {
   local ids
-  ids="$(compose ps -q 2>/dev/null || true)"
+  ids="$(compose ps --all -q 2>/dev/null || true)"
   [ -n "$ids" ] || return 0
   # shellcheck disable=SC2086
   docker inspect -f '{{ index .Config.Labels "com.docker.compose.service" }} {{ if .State.Health }}{{ .State.Health.Status }}{{ else if .State.Running }}running{{ else }}exited({{ .State.ExitCode }}){{ end }}' $ids

@@ -157,7 +157,7 @@ class Stack:
 
     def service_states(self) -> dict[str, str]:
         """Service name -> health status (or running / exited(N) without a healthcheck)."""
-        ids = self.compose("ps", "-q").stdout.split()
+        ids = self.compose("ps", "--all", "-q").stdout.split()
         if not ids:
             return {}
         fmt = (
