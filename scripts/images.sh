@@ -19,6 +19,8 @@
 #   STAGE_BIN_DIR   where the static stage binaries are (default: cargo's release dir);
 #   SKIP_CARGO=1    do not run cargo (package binaries that are already in STAGE_BIN_DIR)
 #   FORCE=1         rebuild even when the inputs are unchanged
+#   NO_CACHE=1      with FORCE=1: rebuild every layer (fresh Debian packages; measures a
+#                   cold build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -61,6 +63,7 @@ docker_build() {
     --label "org.opencontainers.image.version=$VERSION" \
     --label "org.opencontainers.image.source=$SOURCE_URL" \
     --label "org.opencontainers.image.licenses=$LICENSE" \
+    $([ "${NO_CACHE:-0}" = 1 ] && echo --no-cache) \
     -t "$name:latest" -t "$name:$VERSION" "$@" "$context" >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "building $name failed (full log: $log)"
@@ -75,7 +78,13 @@ up_to_date() {
 }
 
 build_base() {
-  BASE_IMAGE="$BASE_IMAGE" images/base/build.sh
+  if [ "$BASE_IMAGE" = ml-debian-base:bookworm ]; then
+    BASE_IMAGE="$BASE_IMAGE" images/base/build.sh
+  elif ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    # Another base (debian:bookworm-slim, a mirror's copy) is for machines that can pull.
+    say "pulling $BASE_IMAGE"
+    docker pull "$BASE_IMAGE"
+  fi
 }
 
 build_binaries() {
@@ -273,4 +282,6 @@ main() {
   [ "$what" = sizes ] || say "done in $((SECONDS - start)) s"
 }
 
-main "$@"
+# On one line: bash reads a script while running it, and an edit made meanwhile must
+# not be read as more commands.
+main "$@"; exit $?

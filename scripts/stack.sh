@@ -204,4 +204,6 @@ main() {
   esac
 }
 
-main "$@"
+# On one line: bash reads a script while running it, and an edit made meanwhile must
+# not be read as more commands.
+main "$@"; exit $?
