@@ -173,12 +173,23 @@ print_access() {
 EOF
 }
 
+# docker-compose 1.29 ignores pull_policy and would try a registry for a missing image.
+require_images() {
+  local image images missing=()
+  images="$(compose config | sed -n 's/^ *image: *//p' | sort -u)" || die "compose config failed"
+  for image in $images; do
+    docker image inspect "$image" >/dev/null 2>&1 || missing+=("$image")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "images missing: ${missing[*]} (build them with scripts/images.sh)"
+}
+
 cmd_up() {
   local start=$SECONDS
   cmd_env
   if [ "${ML_SKIP_BUILD:-0}" != 1 ]; then
     scripts/images.sh all
   fi
+  require_images
   say "starting project $PROJECT"
   compose up -d --remove-orphans
   cmd_wait

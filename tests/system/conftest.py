@@ -140,6 +140,7 @@ class Stack:
                 "docker",
                 "run",
                 "--rm",
+                "--pull=never",
                 f"--user={self.task_user}",
                 f"--network={network}",
                 "--read-only",

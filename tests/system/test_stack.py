@@ -138,6 +138,7 @@ def test_task_network_reaches_mlflow_by_name(stack: Stack) -> None:
         "docker",
         "run",
         "--rm",
+        "--pull=never",
         f"--network={stack.task_network}",
         "--entrypoint=http-ok",
         f"ml-mlflow:{stack.image_tag}",
@@ -203,7 +204,13 @@ def test_static_stage_binary_reaches_mlflow_by_name(
     stack: Stack, probe_image: str
 ) -> None:
     """A scratch image with a static glibc binary resolves `mlflow` through Docker's DNS."""
-    locked_down = ["--rm", "--read-only", "--cap-drop=ALL", f"--user={stack.task_user}"]
+    locked_down = [
+        "--rm",
+        "--pull=never",
+        "--read-only",
+        "--cap-drop=ALL",
+        f"--user={stack.task_user}",
+    ]
     on_task_net = subprocess.run(
         [
             "docker",
