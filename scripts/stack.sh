@@ -104,7 +104,9 @@ cmd_env() {
   data_dir="$(env_value ML_HOST_DATA_DIR)"
   task_user="$(env_value ML_TASK_USER)"
   mkdir -p "$data_dir"
-  if [ "$(id -u)" = 0 ] && [ "$(stat -c %u:%g "$data_dir")" != "$task_user" ]; then
+  # Also after the fact: files a root user wrote there by hand (scripts/pipeline-local.sh,
+  # docker run without --user) would otherwise make later tasks fail with EACCES.
+  if [ "$(id -u)" = 0 ] && [ -n "$(find "$data_dir" \( ! -user "${task_user%%:*}" -o ! -group "${task_user##*:}" \) -print -quit)" ]; then
     chown -R "$task_user" "$data_dir"
     say "data dir $data_dir now belongs to $task_user (the task containers' user)"
   fi
