@@ -278,6 +278,8 @@ main() {
       ;;
     *) die "unknown command '$what' (all, stages, platform, sizes, lock)" ;;
   esac
+  # Superseded builds of our images (untagged, labelled ml.inputs) would pile up.
+  [ "$what" = sizes ] || docker image prune --force --filter label=ml.inputs >/dev/null
   print_sizes
   [ "$what" = sizes ] || say "done in $((SECONDS - start)) s"
 }
