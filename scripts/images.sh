@@ -56,14 +56,15 @@ docker_build() {
   local name=$1 context=$2 inputs=$3
   shift 3
   mkdir -p "$LOG_DIR"
-  local log="$LOG_DIR/$name.log" start=$SECONDS
+  local log="$LOG_DIR/$name.log" start=$SECONDS cache=()
+  [ "${NO_CACHE:-0}" = 1 ] && cache=(--no-cache)
   # DOCKER_BUILDKIT=0: Docker 20.10 without the buildx plugin has only the legacy
   # builder; saying so explicitly keeps its deprecation banner out of the output.
   if ! DOCKER_BUILDKIT=0 docker build --label "ml.inputs=$inputs" \
     --label "org.opencontainers.image.version=$VERSION" \
     --label "org.opencontainers.image.source=$SOURCE_URL" \
     --label "org.opencontainers.image.licenses=$LICENSE" \
-    $([ "${NO_CACHE:-0}" = 1 ] && echo --no-cache) \
+    "${cache[@]}" \
     -t "$name:latest" -t "$name:$VERSION" "$@" "$context" >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "building $name failed (full log: $log)"
