@@ -58,6 +58,7 @@ lint: venv ## rustfmt, clippy, ruff
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(VENV)/bin/ruff check airflow_ml_dags tests scripts
 	$(VENV)/bin/ruff format --check airflow_ml_dags tests scripts
+	$(VENV)/bin/shellcheck scripts/*.sh images/base/build.sh images/postgres/entrypoint.sh .ci/run
 
 .PHONY: test-rust
 test-rust: ## Rust unit and integration tests (release profile, shared with the images)
@@ -67,9 +68,17 @@ test-rust: ## Rust unit and integration tests (release profile, shared with the 
 test-dags: venv ## DagBag integrity, structure, rendered templates, parse times
 	$(VENV)/bin/pytest -q airflow_ml_dags/tests
 
+.PHONY: test-stack
+test-stack: venv images ## the compose stack alone: health, login, secrets, stage images, task network
+	$(VENV)/bin/pytest -q tests/system/test_stack.py
+
 .PHONY: test-system
 test-system: venv images ## the real compose stack: health, login, stage images, end-to-end DAG runs
 	$(VENV)/bin/pytest -q -s tests/system
+
+.PHONY: lock
+lock: venv ## re-lock the Python packages of the Airflow and MLflow images
+	scripts/images.sh lock
 
 ## ---- measurements -----------------------------------------------------------
 
