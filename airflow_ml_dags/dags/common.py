@@ -21,6 +21,7 @@ from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.standard.sensors.filesystem import FileSensor
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from alerts import on_failure
 from docker.types import Mount
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
+    # Once a task has failed for good (not on a retry), alert a person (alerts.py).
+    "on_failure_callback": on_failure,
 }
 
 
