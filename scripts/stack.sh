@@ -92,6 +92,7 @@ cmd_env() {
   ensure ML_IMAGE_TAG "${ML_IMAGE_TAG:-latest}"
   ensure ML_MODEL_PATH "${ML_MODEL_PATH:-}"
   ensure AIRFLOW_PORT "${AIRFLOW_PORT:-8080}"
+  ensure AIRFLOW_BASE_URL "${AIRFLOW_BASE_URL:-http://localhost:$(env_value AIRFLOW_PORT)}"
   ensure MLFLOW_PORT "${MLFLOW_PORT:-5000}"
   ensure ML_BIND_ADDRESS "${ML_BIND_ADDRESS:-127.0.0.1}"
 

@@ -42,6 +42,12 @@ def main() -> None:
         print("airflow-init: Variable model_path set")
     else:
         print("airflow-init: Variable model_path kept")
+    # Once per start, whether failures reach a person: the same check as the DAGs' callback
+    # (airflow_ml_dags/dags/alerts.py, mounted with the DAG folder).
+    sys.path.insert(0, os.path.join(os.environ["AIRFLOW_HOME"], "dags"))
+    from alerts import startup_message
+
+    print(f"airflow-init: {startup_message()}")
     print(f"airflow-init: done in {time.monotonic() - start:.1f} s")
 
 
