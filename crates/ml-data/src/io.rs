@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use polars::prelude::{
-    CsvReadOptions, CsvWriter, DataFrame, DataType, Field, Float64Chunked, IntoColumn,
-    NewChunkedArray, PolarsError, Schema, SerReader, SerWriter, UInt8Chunked,
+    CsvReadOptions, CsvWriter, DataFrame, DataType, Field, Float64Chunked, Int32Chunked,
+    IntoColumn, NewChunkedArray, PolarsError, Schema, SerReader, SerWriter,
 };
 
 use crate::atomic::AtomicFile;
@@ -184,6 +184,10 @@ fn split_header<'a>(path: &Path, bytes: &'a [u8]) -> Result<(String, &'a [u8]), 
     let line = trim_cr(&bytes[..end]);
     let body = bytes.get(end + 1..).unwrap_or(&[]);
     Ok((String::from_utf8_lossy(line).into_owned(), body))
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -501,7 +505,11 @@ impl FeatureBatches {
         }
         self.buf.clear();
         let mut lines = 0;
-        while lines < self.batch_rows {
+        let mut last_start = 0;
+        // A batch never ends on a blank line unless the file ends there: blank lines are
+        // tolerated only at the end of the file, as when reading it whole.
+        while lines < self.batch_rows || (lines > 0 && is_blank(&self.buf[last_start..])) {
+            last_start = self.buf.len();
             match self.reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => {
                     self.done = true;
@@ -587,7 +595,10 @@ fn frame_df(frame: &Frame, target: Option<&[u8]>) -> DataFrame {
         cols.push(col);
     }
     if let Some(t) = target {
-        cols.push(UInt8Chunked::from_slice(TARGET.into(), t).into_column());
+        cols.push(
+            Int32Chunked::from_iter_values(TARGET.into(), t.iter().map(|&v| i32::from(v)))
+                .into_column(),
+        );
     }
     // Columns are built with equal lengths above, so this cannot fail in practice.
     DataFrame::new(height, cols).unwrap_or_default()
@@ -654,7 +665,11 @@ impl PredictionWriter {
         let mut df = DataFrame::new(
             predictions.len(),
             vec![
-                UInt8Chunked::from_slice("prediction".into(), predictions).into_column(),
+                Int32Chunked::from_iter_values(
+                    "prediction".into(),
+                    predictions.iter().map(|&v| i32::from(v)),
+                )
+                .into_column(),
                 Float64Chunked::from_slice("probability".into(), probabilities).into_column(),
             ],
         )
@@ -674,5 +689,215 @@ impl PredictionWriter {
 
     pub fn commit(self) -> Result<(), DataError> {
         self.file.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal";
+    const ROW: &str = "63,1,3,145,233,1,0,150,0,2.3,0,0,1";
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+
+    fn features_err(text: &str) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "data.csv", text);
+        let err = read_features(&path)
+            .expect_err("must be rejected")
+            .to_string();
+        assert!(err.contains("data.csv"), "{err}");
+        let batches = feature_batches(&path, 2).and_then(|b| b.collect::<Result<Vec<_>, _>>());
+        assert_eq!(batches.expect_err("batches reject too").to_string(), err);
+        err
+    }
+
+    #[test]
+    fn reads_features_with_missing_cells() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!("{HEADER}\n{ROW}\n67,1,0,,286,0,0,108,1,1.5,1,3,2\r\n");
+        let frame = read_features(&write(dir.path(), "data.csv", &text)).expect("valid");
+        assert_eq!(frame.n_rows(), 2);
+        assert_eq!(frame.get(0, 9), 2.3);
+        assert!(frame.get(1, 3).is_nan());
+    }
+
+    #[test]
+    fn labeled_round_trip_writes_integers_plainly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!("{HEADER},target\n{ROW},1\n67,1,0,,286,0,0,108,1,1,1,3,2,0\n");
+        let data = read_labeled(&write(dir.path(), "in.csv", &text)).expect("valid");
+        assert_eq!(data.target, vec![1, 0]);
+        let out = dir.path().join("out.csv");
+        write_labeled(&out, &data).expect("write");
+        let written = std::fs::read_to_string(&out).expect("read");
+        assert_eq!(
+            written,
+            format!("{HEADER},target\n{ROW},1\n67,1,0,,286,0,0,108,1,1.0,1,3,2,0\n")
+        );
+        let again = read_labeled(&out).expect("reread");
+        assert_eq!(again.target, data.target);
+        assert_eq!(format!("{again:?}"), format!("{data:?}"));
+    }
+
+    #[test]
+    fn bad_files_name_file_column_and_row() {
+        let cases: &[(String, &str)] = &[
+            (String::new(), "file is empty"),
+            (format!("{HEADER}\n"), "header only"),
+            (
+                format!(
+                    "{}\n{ROW}\n",
+                    HEADER.strip_suffix(",thal").unwrap_or(HEADER)
+                ),
+                "missing column `thal`",
+            ),
+            (format!("{HEADER}\n{ROW}\n"), ""),
+            (
+                format!("{}\n{ROW}\n", HEADER.replace("chol", "cholesterol")),
+                "unexpected column `cholesterol` at position 5",
+            ),
+            (
+                format!("{}\n{ROW}\n", HEADER.replace(",ca,thal", ",ca,thalach")),
+                "column `thalach` appears more than once",
+            ),
+            (
+                format!("{HEADER},extra\n{ROW},1\n"),
+                "unexpected column `extra` at position 14",
+            ),
+            (
+                format!("{}\n{ROW}\n", HEADER.replace("age,sex", "sex,age")),
+                "expected `age` at position 1, found `sex`",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{ROW}\n{}\n", ROW.replace("233", "abc")),
+                "row 3 (line 4), column `chol`: \"abc\" is not a number",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{}\n", ROW.replace("233", "NaN")),
+                "row 2 (line 3), column `chol`: \"NaN\" is not a finite number",
+            ),
+            (
+                format!("{HEADER}\n{}\n", ROW.replace("233", "-inf")),
+                "row 1 (line 2), column `chol`: \"-inf\" is not a finite",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{}\n", ROW.replace("145", "999")),
+                "row 2 (line 3), column `trestbps`: 999 is outside the valid range [80, 220]",
+            ),
+            (
+                format!("{HEADER}\n{}\n", ROW.replace(",0,0,1", ",0,0.5,1")),
+                "column `ca`: 0.5 is not a whole-number code",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{ROW},7\n"),
+                "row 2 (line 3): expected 13 fields, found 14",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n\n{ROW}\n"),
+                "row 2 (line 3): expected 13 fields, found 1",
+            ),
+        ];
+        for (text, want) in cases {
+            if want.is_empty() {
+                continue;
+            }
+            let err = features_err(text);
+            assert!(err.contains(want), "want {want:?} in {err:?}");
+        }
+    }
+
+    #[test]
+    fn missing_file_and_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = read_features(&dir.path().join("data.csv")).expect_err("missing");
+        assert!(matches!(err, DataError::MissingFile { .. }), "{err}");
+        let err = read_target(&dir.path().join("nope/target.csv")).expect_err("missing");
+        assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn target_must_be_zero_or_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ok = write(dir.path(), "t.csv", "target\n0\n1\n1\n");
+        assert_eq!(read_target(&ok).expect("valid"), vec![0, 1, 1]);
+        for (text, want) in [
+            (
+                "target\n0\n2\n",
+                "row 2 (line 3), column `target`: \"2\" is not a label",
+            ),
+            (
+                "target\n0\n\n1\n",
+                "row 2 (line 3), column `target`: empty cell",
+            ),
+            ("target\n0\nyes\n", "\"yes\" is not a number"),
+            ("label\n0\n", "unexpected column `label`"),
+        ] {
+            let path = write(dir.path(), "t.csv", text);
+            let err = read_target(&path).expect_err(text).to_string();
+            assert!(err.contains(want), "want {want:?} in {err:?}");
+        }
+    }
+
+    #[test]
+    fn batches_cover_every_row_with_absolute_positions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows: Vec<String> = (0..10)
+            .map(|i| ROW.replace("233", &(200 + i).to_string()))
+            .collect();
+        let path = write(
+            dir.path(),
+            "data.csv",
+            &format!("{HEADER}\n{}\n", rows.join("\n")),
+        );
+        let batches: Vec<(usize, Frame)> = feature_batches(&path, 4)
+            .expect("open")
+            .collect::<Result<_, _>>()
+            .expect("valid");
+        let starts: Vec<usize> = batches.iter().map(|(s, _)| *s).collect();
+        assert_eq!(starts, vec![0, 4, 8]);
+        let chol: Vec<f64> = batches
+            .iter()
+            .flat_map(|(_, f)| f.columns[4].clone())
+            .collect();
+        assert_eq!(chol, (200..210).map(f64::from).collect::<Vec<_>>());
+
+        let bad = format!(
+            "{HEADER}\n{}\n{}\n",
+            rows.join("\n"),
+            ROW.replace("233", "x")
+        );
+        let path = write(dir.path(), "bad.csv", &bad);
+        let err = feature_batches(&path, 4)
+            .expect("open")
+            .collect::<Result<Vec<_>, _>>()
+            .expect_err("row 11 is bad");
+        assert!(err.to_string().contains("row 11 (line 12)"), "{err}");
+    }
+
+    #[test]
+    fn prediction_writer_is_all_or_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("predictions.csv");
+        let mut w = PredictionWriter::create(&path).expect("create");
+        w.write_batch(&[1, 0], &[0.75, 0.125]).expect("batch");
+        drop(w);
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+
+        let mut w = PredictionWriter::create(&path).expect("create");
+        w.write_batch(&[1, 0], &[0.75, 0.125]).expect("batch");
+        w.write_batch(&[1], &[0.5]).expect("batch");
+        assert!(w.write_batch(&[1], &[]).is_err());
+        w.commit().expect("commit");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "prediction,probability\n1,0.75\n0,0.125\n1,0.5\n"
+        );
     }
 }

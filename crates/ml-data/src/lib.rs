@@ -3,11 +3,13 @@
 //! column and row, the stratified split, and atomic output files.
 
 pub mod atomic;
+pub mod date;
 pub mod error;
 pub mod frame;
 pub mod io;
 pub mod schema;
 pub mod split;
 
+pub use date::Date;
 pub use error::{CellProblem, DataError};
 pub use frame::{Frame, Labeled};

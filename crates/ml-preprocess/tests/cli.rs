@@ -1,0 +1,260 @@
+//! Runs the real `ml-preprocess` binary on generated and deliberately broken raw days.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn preprocess(input: &Path, output: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ml-preprocess"))
+        .arg("--input-dir")
+        .arg(input)
+        .arg("--output-dir")
+        .arg(output)
+        .output()
+        .expect("spawn ml-preprocess")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A generated raw day of `rows` rows in `root/raw`.
+fn raw_day(root: &Path, rows: usize) -> PathBuf {
+    let dir = root.join("raw");
+    let options = ml_generate::Options {
+        output_dir: dir.clone(),
+        date: "2024-04-10".parse().expect("date"),
+        rows: Some(rows),
+        seed: 1,
+    };
+    ml_generate::run(&options).expect("generate");
+    dir
+}
+
+fn edit(path: &Path, f: impl FnOnce(&mut Vec<String>)) {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .map(String::from)
+        .collect();
+    f(&mut lines);
+    std::fs::write(path, lines.join("\n") + "\n").expect("write");
+}
+
+/// Replaces field `col` of data line `row` (1-based, header not counted).
+fn set_cell(path: &Path, row: usize, col: usize, value: &str) {
+    edit(path, |lines| {
+        let mut cells: Vec<String> = lines[row].split(',').map(String::from).collect();
+        cells[col] = value.to_string();
+        lines[row] = cells.join(",");
+    });
+}
+
+#[test]
+fn writes_validated_training_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = raw_day(dir.path(), 2000);
+    let out = dir.path().join("processed");
+    let o = preprocess(&raw, &out);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(o.stdout.is_empty());
+    assert!(text(&o.stderr).contains("train_data.csv"));
+    let written = std::fs::read_to_string(out.join("train_data.csv")).expect("output");
+    let mut lines = written.lines();
+    assert_eq!(
+        lines.next(),
+        Some("age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal,target")
+    );
+    let data = std::fs::read_to_string(raw.join("data.csv")).expect("raw");
+    let target = std::fs::read_to_string(raw.join("target.csv")).expect("raw");
+    // Generated rows are distinct, so cleaning keeps all of them, each with its label.
+    for ((got, features), label) in lines.zip(data.lines().skip(1)).zip(target.lines().skip(1)) {
+        assert_eq!(got, format!("{features},{label}"));
+    }
+    assert_eq!(written.lines().count(), 2001);
+}
+
+#[test]
+fn drops_duplicates_and_is_deterministic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = raw_day(dir.path(), 300);
+    edit(&raw.join("data.csv"), |l| {
+        let row = l[5].clone();
+        l.push(row);
+    });
+    edit(&raw.join("target.csv"), |l| {
+        let row = l[5].clone();
+        l.push(row);
+    });
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = preprocess(&raw, &a);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("1 duplicate rows dropped"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(preprocess(&raw, &b).status.success());
+    let read = |d: &Path| std::fs::read(d.join("train_data.csv")).expect("output");
+    assert_eq!(read(&a), read(&b));
+    assert_eq!(String::from_utf8_lossy(&read(&a)).lines().count(), 301);
+}
+
+/// Each broken input: exit 1, an `error:` report naming the file (and column and row), and no
+/// file at all in the output directory.
+#[test]
+fn rejects_every_kind_of_bad_input() {
+    type Breakage = fn(&Path);
+    let cases: Vec<(&str, Breakage, &[&str])> = vec![
+        (
+            "missing data.csv",
+            |r| std::fs::remove_file(r.join("data.csv")).expect("rm"),
+            &["data.csv: no such file"],
+        ),
+        (
+            "missing target.csv",
+            |r| std::fs::remove_file(r.join("target.csv")).expect("rm"),
+            &["target.csv: no such file"],
+        ),
+        (
+            "empty file",
+            |r| std::fs::write(r.join("data.csv"), "").expect("w"),
+            &["data.csv: file is empty"],
+        ),
+        (
+            "header only",
+            |r| edit(&r.join("data.csv"), |l| l.truncate(1)),
+            &["data.csv: header only"],
+        ),
+        (
+            "missing column",
+            |r| {
+                edit(&r.join("data.csv"), |l| {
+                    for line in l.iter_mut() {
+                        *line = line.rsplitn(2, ',').nth(1).unwrap_or_default().to_string();
+                    }
+                })
+            },
+            &["data.csv: missing column `thal`"],
+        ),
+        (
+            "extra column",
+            |r| {
+                edit(&r.join("data.csv"), |l| {
+                    for (i, line) in l.iter_mut().enumerate() {
+                        line.push_str(if i == 0 { ",note" } else { ",1" });
+                    }
+                })
+            },
+            &["data.csv: unexpected column `note` at position 14"],
+        ),
+        (
+            "misnamed column",
+            |r| {
+                edit(&r.join("data.csv"), |l| {
+                    l[0] = l[0].replace("chol", "cholesterol")
+                })
+            },
+            &["unexpected column `cholesterol` at position 5"],
+        ),
+        (
+            "duplicate column",
+            |r| edit(&r.join("data.csv"), |l| l[0] = l[0].replace("fbs", "sex")),
+            &["column `sex` appears more than once"],
+        ),
+        (
+            "non-numeric cell",
+            |r| set_cell(&r.join("data.csv"), 17, 4, "high"),
+            &["data.csv: row 17 (line 18), column `chol`: \"high\" is not a number"],
+        ),
+        (
+            "NaN text",
+            |r| set_cell(&r.join("data.csv"), 3, 0, "NaN"),
+            &["row 3 (line 4), column `age`: \"NaN\" is not a finite number"],
+        ),
+        (
+            "inf text",
+            |r| set_cell(&r.join("data.csv"), 9, 9, "inf"),
+            &["row 9 (line 10), column `oldpeak`: \"inf\" is not a finite number"],
+        ),
+        (
+            "out of range",
+            |r| set_cell(&r.join("data.csv"), 40, 3, "400"),
+            &["row 40 (line 41), column `trestbps`: 400 is outside the valid range"],
+        ),
+        (
+            "unknown category",
+            |r| set_cell(&r.join("data.csv"), 2, 2, "7"),
+            &["row 2 (line 3), column `cp`: 7 is outside the valid range [0, 3]"],
+        ),
+        (
+            "ragged row",
+            |r| edit(&r.join("data.csv"), |l| l[8].push_str(",1")),
+            &["data.csv: row 8 (line 9): expected 13 fields, found 14"],
+        ),
+        (
+            "row-count mismatch",
+            |r| {
+                edit(&r.join("target.csv"), |l| {
+                    l.pop();
+                })
+            },
+            &["data.csv has 200 rows but", "target.csv has 199"],
+        ),
+        (
+            "target not 0/1",
+            |r| set_cell(&r.join("target.csv"), 5, 0, "2"),
+            &["target.csv: row 5 (line 6), column `target`: \"2\" is not a label"],
+        ),
+        (
+            "empty target",
+            |r| set_cell(&r.join("target.csv"), 6, 0, ""),
+            &["target.csv: row 6 (line 7), column `target`: empty cell"],
+        ),
+        (
+            "misnamed target",
+            |r| edit(&r.join("target.csv"), |l| l[0] = "label".into()),
+            &["target.csv: unexpected column `label`"],
+        ),
+    ];
+    for (name, breakage, wants) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let raw = raw_day(dir.path(), 200);
+        breakage(&raw);
+        let out = dir.path().join("processed");
+        let o = preprocess(&raw, &out);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("error: cannot preprocess"), "{name}: {err}");
+        for want in wants {
+            assert!(err.contains(want), "{name}: want {want:?} in {err}");
+        }
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(
+            !out.exists(),
+            "{name}: output directory must not be created"
+        );
+    }
+}
+
+#[test]
+fn missing_input_dir_and_unwritable_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = preprocess(&dir.path().join("raw/2024-01-01"), &dir.path().join("out"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("raw/2024-01-01: no such directory"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let raw = raw_day(dir.path(), 50);
+    let blocker = dir.path().join("processed");
+    std::fs::write(&blocker, "").expect("write");
+    let o = preprocess(&raw, &blocker.join("2024-01-01"));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("processed/2024-01-01: cannot create output directory"),
+        "{err}"
+    );
+}
