@@ -406,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     metrics = data_dir / "models" / sundays[-1].isoformat() / "metrics.json"
+    other = f"/data/models/{sundays[0].isoformat()}"
     print(
         f"\npipeline: {len(runs)} runs succeeded in {time.monotonic() - started:.0f} s\n"
         f"  raw data      {data_dir}/raw/<day>/data.csv, target.csv\n"
@@ -416,8 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({days[0]} .. {days[-1]})\n"
         f"  Airflow UI    {url}  (DAG runs, task logs, Admin > Variables > model_path)\n"
         f"Switch the production model: set the Variable model_path to another model directory,\n"
-        f"for example {model}, in the UI or with\n"
-        f"  scripts/stack.sh compose exec airflow-scheduler airflow variables set model_path {model}"
+        f"for example {other}, in the UI or with\n"
+        f"  scripts/stack.sh compose exec airflow-scheduler airflow variables set model_path {other}"
     )
     if metrics.exists():
         print(f"metrics of {sundays[-1]}: {metrics.read_text().strip()}")
