@@ -25,6 +25,8 @@ use crate::model::{Classifier, Model, ModelKind};
 use crate::preprocess::Preprocessor;
 use crate::ModelError;
 
+/// The model's file name inside a model directory.
+pub const MODEL_FILE: &str = "model.bin";
 pub const MAGIC: [u8; 8] = *b"MLMODEL\0";
 /// Bump when the body layout changes; readers accept exactly their own version.
 pub const FORMAT_VERSION: u32 = 1;
@@ -236,12 +238,24 @@ impl Model {
         Ok(())
     }
 
+    /// Reads and checks `MODEL_DIR/model.bin`.
+    pub fn load_dir(dir: &Path) -> Result<Self, ModelError> {
+        Self::load(&dir.join(MODEL_FILE))
+    }
+
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                ModelError::Missing {
-                    path: path.to_path_buf(),
+                match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                        ModelError::MissingDir {
+                            path: dir.to_path_buf(),
+                        }
+                    }
+                    _ => ModelError::Missing {
+                        path: path.to_path_buf(),
+                    },
                 }
             } else {
                 ModelError::Read {
@@ -258,8 +272,8 @@ impl Model {
 mod tests {
     use super::*;
     use crate::forest::ForestParams;
-    use crate::model::tests::labeled;
     use crate::model::Hyperparameters;
+    use crate::testing::labeled;
 
     fn lr() -> Model {
         Model::fit(
@@ -380,6 +394,10 @@ mod tests {
             msg.contains("model.bin") && msg.contains("no such"),
             "{msg}"
         );
+        let msg = Model::load_dir(&dir.path().join("nope"))
+            .expect_err("missing dir")
+            .to_string();
+        assert!(msg.ends_with("nope: no such model directory"), "{msg}");
     }
 
     #[test]

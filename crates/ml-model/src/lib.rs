@@ -8,9 +8,11 @@ pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;
+pub mod testing;
 
 use std::path::PathBuf;
 
+pub use file::{FORMAT_VERSION, MODEL_FILE};
 pub use forest::ForestParams;
 pub use linear::LogisticParams;
 pub use metrics::Metrics;
@@ -43,6 +45,8 @@ pub enum ModelError {
     Predict(String),
     #[error("cannot encode the model: {0}")]
     Encode(String),
+    #[error("{}: no such model directory", path.display())]
+    MissingDir { path: PathBuf },
     #[error("{}: no such model file", path.display())]
     Missing { path: PathBuf },
     #[error("{}: cannot read the model file", path.display())]

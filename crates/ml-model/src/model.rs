@@ -138,50 +138,9 @@ impl Model {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use ml_data::schema::{Kind, FEATURES};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-
-    /// A small labeled set over the real schema: the label leans on `thalach`, `oldpeak` and
-    /// `cp`, with noise; a few cells are missing.
-    pub(crate) fn labeled(n: usize, seed: u64) -> Labeled {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut columns: Vec<Vec<f64>> = FEATURES
-            .iter()
-            .map(|c| {
-                (0..n)
-                    .map(|_| match c.kind {
-                        Kind::Numeric => rng.random_range(c.min..c.max).round(),
-                        Kind::Categorical => f64::from(rng.random_range(c.min as u8..=c.max as u8)),
-                    })
-                    .collect()
-            })
-            .collect();
-        for i in (0..n).step_by(17) {
-            columns[i % 13][i] = f64::NAN;
-        }
-        let target = (0..n)
-            .map(|i| {
-                let thalach = if columns[7][i].is_nan() {
-                    140.0
-                } else {
-                    columns[7][i]
-                };
-                let z = (thalach - 140.0) / 20.0 - columns[9][i].max(0.0) + columns[2][i] - 1.5
-                    + rng.random_range(-1.5..1.5);
-                u8::from(z > 0.0)
-            })
-            .collect();
-        Labeled {
-            features: Frame {
-                names: FEATURES.iter().map(|c| c.name.to_string()).collect(),
-                columns,
-            },
-            target,
-        }
-    }
+    use crate::testing::labeled;
 
     #[test]
     fn one_class_and_empty_training_sets_are_errors() {
