@@ -1,0 +1,82 @@
+//! The prediction stage: streams `RAW_DIR/data.csv` in batches through the saved model and
+//! writes `PREDICTIONS_DIR/predictions.csv` (`prediction,probability`, one row per input row,
+//! in input order). Memory is bounded by the batch size, not the file size; the output
+//! appears under its final name only once every row is scored.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ml_cli::Progress;
+use ml_data::io::{feature_batches, PredictionWriter};
+use ml_model::metrics::decide;
+use ml_model::Model;
+
+/// The raw features inside the input directory.
+pub const DATA_FILE: &str = "data.csv";
+/// The output inside the predictions directory.
+pub const PREDICTIONS_FILE: &str = "predictions.csv";
+/// Rows per batch: ~10 MB of CSV text and ~25 MB of model inputs in flight.
+pub const DEFAULT_BATCH_ROWS: usize = 100_000;
+
+/// What one prediction run needs.
+#[derive(Debug, Clone)]
+pub struct PredictConfig {
+    pub input_dir: PathBuf,
+    pub model_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub batch_rows: usize,
+}
+
+/// What a prediction run produced.
+#[derive(Debug)]
+pub struct Predicted {
+    pub rows: usize,
+    pub positives: usize,
+    pub output: PathBuf,
+}
+
+/// Loads the model and scores the input batch by batch.
+pub fn run(config: &PredictConfig, progress: &Progress) -> anyhow::Result<Predicted> {
+    // The model first: a missing or damaged model is reported before reading any data.
+    let model = Model::load_dir(&config.model_dir)?;
+    progress.log(format_args!(
+        "loaded {} model from {}",
+        model.kind(),
+        config.model_dir.display()
+    ));
+    let data_path = config.input_dir.join(DATA_FILE);
+    // Opening reads and validates the first batch, so an empty, header-only or malformed
+    // file fails here, before any output file exists.
+    let batches = feature_batches(&data_path, config.batch_rows)?;
+    let output = config.output_dir.join(PREDICTIONS_FILE);
+    let mut writer = PredictionWriter::create(&output)?;
+    let mut positives = 0;
+    for batch in batches {
+        let (first, frame) = batch?;
+        let probabilities = model.predict_proba(&frame).with_context(|| {
+            format!(
+                "{}: cannot score rows {}..{}",
+                data_path.display(),
+                first + 1,
+                first + frame.n_rows()
+            )
+        })?;
+        let predictions = decide(&probabilities);
+        positives += predictions.iter().filter(|&&p| p == 1).count();
+        writer.write_batch(&predictions, &probabilities)?;
+    }
+    let rows = writer.rows();
+    // Dropping the writer on any error above removes its temporary file.
+    writer.commit()?;
+    progress.log(format_args!(
+        "scored {} rows ({} predicted positive), wrote {}",
+        ml_cli::thousands(rows),
+        ml_cli::thousands(positives),
+        output.display()
+    ));
+    Ok(Predicted {
+        rows,
+        positives,
+        output,
+    })
+}

@@ -1,0 +1,289 @@
+//! Runs the real `ml-predict` binary in temporary directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ml_model::testing::labeled;
+use ml_model::{ForestParams, Hyperparameters, Model};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ml-predict");
+const ROWS: usize = 2500;
+
+struct Case {
+    _tmp: tempfile::TempDir,
+    raw: PathBuf,
+    model_dir: PathBuf,
+    out: PathBuf,
+}
+
+fn case_with(hp: &Hyperparameters) -> Case {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let raw = tmp.path().join("raw");
+    let data = labeled(ROWS, 31);
+    ml_data::io::write_features(&raw.join("data.csv"), &data.features).expect("write");
+    let model_dir = tmp.path().join("model");
+    let model = Model::fit(&labeled(1500, 30), hp).expect("fit");
+    model.save(&model_dir.join("model.bin")).expect("save");
+    let out = tmp.path().join("predictions");
+    Case {
+        _tmp: tmp,
+        raw,
+        model_dir,
+        out,
+    }
+}
+
+fn case() -> Case {
+    case_with(&Hyperparameters::LogisticRegression(Default::default()))
+}
+
+fn predict(c: &Case, out_dir: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--input-dir")
+        .arg(&c.raw)
+        .arg("--model")
+        .arg(&c.model_dir)
+        .arg("--output-dir")
+        .arg(out_dir)
+        .args(extra)
+        .output()
+        .expect("run ml-predict")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 1, one `error:` line with every piece of `expect`, and nothing in the output
+/// directory: neither the final file nor a temporary one.
+fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for piece in expect {
+        assert!(err.contains(piece), "{piece:?} not in {err:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&c.out)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `(prediction, probability)` rows of a predictions file, after checking its header.
+fn read_predictions(dir: &Path) -> Vec<(u8, f64)> {
+    let text = std::fs::read_to_string(dir.join("predictions.csv")).expect("predictions.csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("prediction,probability"));
+    lines
+        .map(|l| {
+            let (p, q) = l.split_once(',').expect("two fields");
+            (p.parse().expect("0/1"), q.parse().expect("probability"))
+        })
+        .collect()
+}
+
+#[test]
+fn scores_every_row_in_input_order_in_several_batches() {
+    for hp in [
+        Hyperparameters::LogisticRegression(Default::default()),
+        Hyperparameters::RandomForest(ForestParams {
+            n_trees: 8,
+            ..Default::default()
+        }),
+    ] {
+        let c = case_with(&hp);
+        let out = predict(&c, &c.out, &["--batch-rows", "1000"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("scored 2,500 rows"),
+            "{}",
+            stderr(&out)
+        );
+        let rows = read_predictions(&c.out);
+        assert_eq!(rows.len(), ROWS);
+        // The same numbers as scoring the whole frame in-process.
+        let model = Model::load_dir(&c.model_dir).expect("load");
+        let frame = ml_data::io::read_features(&c.raw.join("data.csv")).expect("read");
+        let expected = model.predict_proba(&frame).expect("proba");
+        for (i, ((pred, prob), want)) in rows.iter().zip(&expected).enumerate() {
+            assert!((prob - want).abs() < 1e-9, "row {i}: {prob} vs {want}");
+            assert_eq!(*pred, u8::from(*prob > 0.5), "row {i}");
+        }
+        assert!(rows.iter().any(|r| r.0 == 0) && rows.iter().any(|r| r.0 == 1));
+    }
+}
+
+#[test]
+fn output_is_identical_across_runs_and_batch_sizes() {
+    let c = case();
+    let a = c.out.join("a");
+    let b = c.out.join("b");
+    assert!(predict(&c, &a, &["-q"]).status.success());
+    assert!(predict(&c, &b, &["-q", "--batch-rows", "7"])
+        .status
+        .success());
+    assert_eq!(
+        std::fs::read(a.join("predictions.csv")).expect("a"),
+        std::fs::read(b.join("predictions.csv")).expect("b")
+    );
+}
+
+#[test]
+fn unseen_category_scores_instead_of_failing() {
+    let c = case();
+    // Training never saw ca = 4 here: rewrite the training data without it.
+    let mut train = labeled(1500, 30);
+    let ca = train
+        .features
+        .names
+        .iter()
+        .position(|n| n == "ca")
+        .expect("ca");
+    for v in &mut train.features.columns[ca] {
+        if *v == 4.0 {
+            *v = 3.0;
+        }
+    }
+    let hp = Hyperparameters::LogisticRegression(Default::default());
+    Model::fit(&train, &hp)
+        .expect("fit")
+        .save(&c.model_dir.join("model.bin"))
+        .expect("save");
+    let out = predict(&c, &c.out, &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_predictions(&c.out).len(), ROWS);
+}
+
+fn edit_data(c: &Case, edit: impl FnOnce(String) -> String) {
+    let path = c.raw.join("data.csv");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, edit(text)).expect("write");
+}
+
+fn set_cell(text: &str, line: usize, col: usize, value: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut cells: Vec<String> = lines[line].split(',').map(str::to_string).collect();
+    cells[col] = value.into();
+    lines[line] = cells.join(",");
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn bad_data_files_are_one_line_errors_and_write_nothing() {
+    type Edit = fn(String) -> String;
+    let cases: [(Edit, &[&str]); 8] = [
+        (|_| String::new(), &["data.csv", "empty"]),
+        (
+            |t| t.lines().next().unwrap_or_default().to_string() + "\n",
+            &["data.csv", "no data rows"],
+        ),
+        (
+            |t| t.replacen("thalach", "max_hr", 1),
+            &["data.csv", "thalach"],
+        ),
+        (|t| t.replacen(",thal\n", "\n", 1), &["data.csv", "thal"]),
+        (
+            |t| set_cell(&t, 10, 4, "lots"),
+            &["data.csv", "row 10", "chol", "\"lots\""],
+        ),
+        (
+            |t| set_cell(&t, 10, 0, "NaN"),
+            &["data.csv", "row 10", "age"],
+        ),
+        (
+            |t| set_cell(&t, 11, 0, "-inf"),
+            &["data.csv", "row 11", "age"],
+        ),
+        // A bad cell in a late batch: the batches before it were scored and written to the
+        // temporary file, which must disappear.
+        (
+            |t| set_cell(&t, 2400, 7, "fast"),
+            &["data.csv", "row 2400", "thalach"],
+        ),
+    ];
+    for (edit, expect) in cases {
+        let c = case();
+        edit_data(&c, edit);
+        let out = predict(&c, &c.out, &["-q", "--batch-rows", "500"]);
+        assert_fails(&c, &out, expect);
+    }
+}
+
+#[test]
+fn model_problems_are_one_line_errors_and_write_nothing() {
+    let c = case();
+    let path = c.model_dir.join("model.bin");
+    let good = std::fs::read(&path).expect("read");
+
+    std::fs::write(&path, &good[..good.len() - 100]).expect("write");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["model.bin", "truncated"],
+    );
+
+    let mut flipped = good.clone();
+    flipped[40] ^= 1;
+    std::fs::write(&path, &flipped).expect("write");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["model.bin", "checksum"],
+    );
+
+    let mut v9 = good.clone();
+    v9[8..12].copy_from_slice(&9u32.to_le_bytes());
+    std::fs::write(&path, &v9).expect("write");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["model.bin", "version 9"],
+    );
+
+    std::fs::remove_file(&path).expect("rm");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["model.bin", "no such model file"],
+    );
+
+    std::fs::remove_dir(&c.model_dir).expect("rm");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["model: no such model directory"],
+    );
+}
+
+#[test]
+fn missing_input_and_unwritable_output_are_named() {
+    let c = case();
+    std::fs::remove_file(c.raw.join("data.csv")).expect("rm");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["data.csv", "no such file"],
+    );
+    std::fs::remove_dir(&c.raw).expect("rm");
+    assert_fails(
+        &c,
+        &predict(&c, &c.out, &["-q"]),
+        &["raw: no such directory"],
+    );
+
+    let c = case();
+    let blocker = c.raw.join("blocker");
+    std::fs::write(&blocker, b"").expect("write");
+    let out = predict(&c, &blocker.join("out"), &["-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: ") && err.contains("blocker"),
+        "{err}"
+    );
+
+    let out = predict(&c, &c.out, &["--batch-rows", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--batch-rows"));
+}

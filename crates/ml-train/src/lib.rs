@@ -1,0 +1,261 @@
+//! The training stage: reads `PROCESSED_DIR/train.csv`, fits the feature pipeline and a
+//! classifier, and writes `MODEL_DIR/model.bin` and `MODEL_DIR/params.json`, each atomically.
+//! Nothing is written unless training succeeded.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use ml_cli::Progress;
+use ml_model::{ForestParams, Hyperparameters, LogisticParams, Model, ModelKind};
+
+/// The training split inside the input directory.
+pub const TRAIN_FILE: &str = "train.csv";
+/// Run parameters next to the model.
+pub const PARAMS_FILE: &str = "params.json";
+
+/// Hyperparameters as given on the command line: `None` means "the default". Giving one that
+/// does not apply to the chosen model kind is an error rather than silently ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HyperparameterArgs {
+    pub alpha: Option<f64>,
+    pub c: Option<f64>,
+    pub n_trees: Option<usize>,
+    pub max_depth: Option<u16>,
+    pub min_samples_leaf: Option<usize>,
+    pub feature_fraction: Option<f64>,
+    pub max_samples: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+impl HyperparameterArgs {
+    /// Resolves defaults for `kind` and rejects options of the other kind.
+    pub fn resolve(&self, kind: ModelKind) -> anyhow::Result<Hyperparameters> {
+        let forest_only = [
+            ("--n-trees", self.n_trees.is_some()),
+            ("--max-depth", self.max_depth.is_some()),
+            ("--min-samples-leaf", self.min_samples_leaf.is_some()),
+            ("--feature-fraction", self.feature_fraction.is_some()),
+            ("--max-samples", self.max_samples.is_some()),
+            ("--seed", self.seed.is_some()),
+        ];
+        let lr_only = [("--alpha", self.alpha.is_some()), ("--c", self.c.is_some())];
+        let (foreign, _) = match kind {
+            ModelKind::LogisticRegression => (&forest_only[..], &lr_only[..]),
+            ModelKind::RandomForest => (&lr_only[..], &forest_only[..]),
+        };
+        if let Some((flag, _)) = foreign.iter().find(|(_, given)| *given) {
+            bail!("{flag} does not apply to --model {kind}");
+        }
+        Ok(match kind {
+            ModelKind::LogisticRegression => {
+                let alpha = match (self.alpha, self.c) {
+                    (Some(_), Some(_)) => bail!("give --alpha or --c, not both (alpha = 1 / C)"),
+                    (Some(a), None) => a,
+                    (None, Some(c)) if c > 0.0 && c.is_finite() => 1.0 / c,
+                    (None, Some(c)) => bail!("--c must be a positive number, got {c}"),
+                    (None, None) => LogisticParams::default().alpha,
+                };
+                Hyperparameters::LogisticRegression(LogisticParams { alpha })
+            }
+            ModelKind::RandomForest => {
+                let d = ForestParams::default();
+                Hyperparameters::RandomForest(ForestParams {
+                    n_trees: self.n_trees.unwrap_or(d.n_trees),
+                    max_depth: self.max_depth.or(d.max_depth),
+                    min_samples_leaf: self.min_samples_leaf.unwrap_or(d.min_samples_leaf),
+                    feature_fraction: self.feature_fraction.unwrap_or(d.feature_fraction),
+                    max_samples: self.max_samples.or(d.max_samples),
+                    seed: self.seed.unwrap_or(d.seed),
+                })
+            }
+        })
+    }
+}
+
+/// What one training run needs.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub input_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub hyperparameters: Hyperparameters,
+}
+
+/// What a training run produced.
+#[derive(Debug)]
+pub struct Trained {
+    pub model: Model,
+    pub rows: usize,
+    pub model_path: PathBuf,
+    pub params_path: PathBuf,
+}
+
+/// Reads, fits, and writes the model and its parameters.
+pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained> {
+    let train_path = config.input_dir.join(TRAIN_FILE);
+    let train = progress.step(
+        format_args!("read {}", train_path.display()),
+        |r: &Result<ml_data::Labeled, _>| r.as_ref().map_or(0, ml_data::Labeled::n_rows),
+        || ml_data::io::read_labeled(&train_path),
+    )?;
+    let kind = config.hyperparameters.kind();
+    let model = progress
+        .step(
+            format_args!("fit {kind}"),
+            |_| train.n_rows(),
+            || Model::fit(&train, &config.hyperparameters),
+        )
+        .with_context(|| format!("{}: cannot train {kind}", train_path.display()))?;
+
+    let params = params_json(config, train.n_rows(), &model);
+    let params_text = serde_json::to_string_pretty(&params).context("cannot encode params.json")?;
+    let model_path = config.output_dir.join(ml_model::MODEL_FILE);
+    let params_path = config.output_dir.join(PARAMS_FILE);
+    model.save(&model_path)?;
+    ml_data::atomic::write_atomic(&params_path, format!("{params_text}\n").as_bytes())?;
+    progress.log(format_args!(
+        "wrote {} and {}",
+        model_path.display(),
+        params_path.display()
+    ));
+    Ok(Trained {
+        model,
+        rows: train.n_rows(),
+        model_path,
+        params_path,
+    })
+}
+
+/// The code version recorded with every model: the image build may stamp a git revision in
+/// `ML_CODE_VERSION` at compile time; otherwise the crate version.
+pub fn code_version() -> &'static str {
+    option_env!("ML_CODE_VERSION").unwrap_or(env!("CARGO_PKG_VERSION"))
+}
+
+/// The contents of `params.json`. Deterministic: no clock, no host names.
+pub fn params_json(config: &TrainConfig, rows: usize, model: &Model) -> serde_json::Value {
+    let hyperparameters = match &config.hyperparameters {
+        Hyperparameters::LogisticRegression(p) => serde_json::to_value(p),
+        Hyperparameters::RandomForest(p) => serde_json::to_value(p),
+    }
+    .unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "model": model.kind().as_str(),
+        "hyperparameters": hyperparameters,
+        "rows": { "train": rows },
+        "features": {
+            "inputs": model.preprocessor().input_names(),
+            "model_inputs": model.preprocessor().n_outputs(),
+        },
+        "data_date": data_date(&config.input_dir),
+        "format_version": ml_model::FORMAT_VERSION,
+        "code_version": code_version(),
+    })
+}
+
+/// The data date when the directory's name is a calendar date `YYYY-MM-DD` (as in
+/// `/data/processed/2026-01-05`), else `None`.
+pub fn data_date(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    let b = name.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return None;
+    }
+    let year: u32 = name[0..4].parse().ok()?;
+    let month: u32 = name[5..7].parse().ok()?;
+    let day: u32 = name[8..10].parse().ok()?;
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days).contains(&day).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_date_only_for_real_calendar_dates() {
+        let d = |s: &str| data_date(Path::new(s));
+        assert_eq!(
+            d("/data/processed/2026-01-05").as_deref(),
+            Some("2026-01-05")
+        );
+        assert_eq!(d("2024-02-29").as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            d("/data/processed/2026-01-05/").as_deref(),
+            Some("2026-01-05")
+        );
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-05",
+            "processed",
+            "2026-01-32",
+            "20260105xx",
+            "/",
+        ] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hyperparameters_resolve_with_defaults_and_reject_foreign_flags() {
+        let none = HyperparameterArgs::default();
+        assert_eq!(
+            none.resolve(ModelKind::LogisticRegression).expect("lr"),
+            Hyperparameters::LogisticRegression(LogisticParams::default())
+        );
+        let c = HyperparameterArgs {
+            c: Some(4.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.resolve(ModelKind::LogisticRegression).expect("c"),
+            Hyperparameters::LogisticRegression(LogisticParams { alpha: 0.25 })
+        );
+        let both = HyperparameterArgs {
+            alpha: Some(1.0),
+            c: Some(1.0),
+            ..Default::default()
+        };
+        assert!(both.resolve(ModelKind::LogisticRegression).is_err());
+        let trees = HyperparameterArgs {
+            n_trees: Some(3),
+            seed: Some(9),
+            ..Default::default()
+        };
+        let msg = trees
+            .resolve(ModelKind::LogisticRegression)
+            .expect_err("foreign")
+            .to_string();
+        assert_eq!(
+            msg,
+            "--n-trees does not apply to --model logistic-regression"
+        );
+        match trees.resolve(ModelKind::RandomForest).expect("rf") {
+            Hyperparameters::RandomForest(p) => {
+                assert_eq!((p.n_trees, p.seed), (3, 9));
+                assert_eq!(p.max_depth, ForestParams::default().max_depth);
+            }
+            other => panic!("{other:?}"),
+        }
+        let alpha = HyperparameterArgs {
+            alpha: Some(1.0),
+            ..Default::default()
+        };
+        assert!(alpha.resolve(ModelKind::RandomForest).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! `ml-train`: fit a classifier on PROCESSED_DIR/train.csv and save it to MODEL_DIR.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use ml_model::ModelKind;
+use ml_train::{HyperparameterArgs, TrainConfig};
+
+/// Train a heart-disease classifier on PROCESSED_DIR/train.csv; write MODEL_DIR/model.bin
+/// (versioned model file: schema, fitted preprocessing, classifier) and MODEL_DIR/params.json.
+#[derive(Debug, Parser)]
+#[command(name = "ml-train", version)]
+struct Cli {
+    /// Directory holding train.csv (a directory named YYYY-MM-DD sets the data date).
+    #[arg(long, value_name = "PROCESSED_DIR")]
+    input_dir: PathBuf,
+    /// Directory to write model.bin and params.json to (created if missing).
+    #[arg(long, value_name = "MODEL_DIR")]
+    output_dir: PathBuf,
+    /// Kind of classifier.
+    #[arg(long, value_enum, default_value_t = Kind::LogisticRegression)]
+    model: Kind,
+    /// Logistic regression: L2 penalty (objective: sum of log losses + alpha/2 * |w|^2) [default: 1]
+    #[arg(long, conflicts_with = "c")]
+    alpha: Option<f64>,
+    /// Logistic regression: inverse penalty as in scikit-learn (alpha = 1/C) [default: 1]
+    #[arg(long = "c", value_name = "C")]
+    c: Option<f64>,
+    /// Random forest: number of trees [default: 100]
+    #[arg(long)]
+    n_trees: Option<usize>,
+    /// Random forest: maximum tree depth [default: 10]
+    #[arg(long)]
+    max_depth: Option<u16>,
+    /// Random forest: minimum rows in a leaf [default: 5]
+    #[arg(long)]
+    min_samples_leaf: Option<usize>,
+    /// Random forest: fraction of model inputs each tree may split on, in (0, 1] [default: 0.6]
+    #[arg(long)]
+    feature_fraction: Option<f64>,
+    /// Random forest: rows in each tree's bootstrap sample [default: all training rows]
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Random forest: seed of the bootstrap and feature sampling [default: 42]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print no progress lines on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    LogisticRegression,
+    RandomForest,
+}
+
+impl From<Kind> for ModelKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::LogisticRegression => ModelKind::LogisticRegression,
+            Kind::RandomForest => ModelKind::RandomForest,
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let args = HyperparameterArgs {
+        alpha: cli.alpha,
+        c: cli.c,
+        n_trees: cli.n_trees,
+        max_depth: cli.max_depth,
+        min_samples_leaf: cli.min_samples_leaf,
+        feature_fraction: cli.feature_fraction,
+        max_samples: cli.max_samples,
+        seed: cli.seed,
+    };
+    let config = TrainConfig {
+        hyperparameters: args.resolve(cli.model.into())?,
+        input_dir: cli.input_dir,
+        output_dir: cli.output_dir,
+    };
+    let progress = ml_cli::Progress::new("ml-train").quiet(cli.quiet);
+    ml_train::run(&config, &progress)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    ml_cli::finish(run(Cli::parse()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_enum_names_match_model_kinds() {
+        for k in Kind::value_variants() {
+            let name = k.to_possible_value().map(|v| v.get_name().to_string());
+            assert_eq!(name.as_deref(), Some(ModelKind::from(*k).as_str()));
+        }
+    }
+}

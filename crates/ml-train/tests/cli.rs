@@ -1,0 +1,292 @@
+//! Runs the real `ml-train` binary in temporary directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ml_model::testing::labeled;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ml-train");
+
+struct Case {
+    _tmp: tempfile::TempDir,
+    input: PathBuf,
+    output: PathBuf,
+}
+
+/// A processed directory named like a real date holding a good `train.csv`.
+fn case() -> Case {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let input = tmp.path().join("processed").join("2026-01-05");
+    ml_data::io::write_labeled(&input.join("train.csv"), &labeled(1500, 5)).expect("write");
+    let output = tmp.path().join("models").join("2026-01-05");
+    Case {
+        _tmp: tmp,
+        input,
+        output,
+    }
+}
+
+fn train(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--input-dir")
+        .arg(input)
+        .arg("--output-dir")
+        .arg(output)
+        .args(extra)
+        .output()
+        .expect("run ml-train")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Fails with exit 1, one `error:` line containing every piece of `expect`, and no outputs.
+fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{err}");
+    for piece in expect {
+        assert!(first.contains(piece), "{piece:?} not in {first:?}");
+    }
+    assert!(!c.output.join("model.bin").exists());
+    assert!(!c.output.join("params.json").exists());
+}
+
+fn params(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("params.json")).expect("params.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn trains_logistic_regression_and_writes_model_and_params() {
+    let c = case();
+    let out = train(&c.input, &c.output, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fit logistic-regression"));
+    let model = ml_model::Model::load_dir(&c.output).expect("model loads");
+    assert_eq!(model.kind(), ml_model::ModelKind::LogisticRegression);
+    let p = params(&c.output);
+    assert_eq!(p["model"], "logistic-regression");
+    assert_eq!(p["hyperparameters"]["alpha"], 1.0);
+    assert_eq!(p["rows"]["train"], 1500);
+    assert_eq!(p["data_date"], "2026-01-05");
+    assert_eq!(p["format_version"], 1);
+    assert!(p["code_version"].is_string());
+    // Only the two outputs, no temporary leftovers.
+    let mut names: Vec<_> = std::fs::read_dir(&c.output)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["model.bin", "params.json"]);
+}
+
+#[test]
+fn random_forest_takes_its_hyperparameters() {
+    let c = case();
+    let out = train(
+        &c.input,
+        &c.output,
+        &[
+            "--model",
+            "random-forest",
+            "--n-trees",
+            "5",
+            "--max-depth",
+            "4",
+            "--seed",
+            "3",
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "--quiet: {}", stderr(&out));
+    let p = params(&c.output);
+    assert_eq!(p["model"], "random-forest");
+    assert_eq!(p["hyperparameters"]["n_trees"], 5);
+    assert_eq!(p["hyperparameters"]["max_depth"], 4);
+    assert_eq!(p["hyperparameters"]["seed"], 3);
+}
+
+#[test]
+fn same_input_gives_byte_identical_files() {
+    let c = case();
+    for extra in [&[][..], &["--model", "random-forest", "--n-trees", "6"][..]] {
+        let a = c.output.join("a");
+        let b = c.output.join("b");
+        assert!(train(&c.input, &a, extra).status.success());
+        assert!(train(&c.input, &b, extra).status.success());
+        for f in ["model.bin", "params.json"] {
+            assert_eq!(
+                std::fs::read(a.join(f)).expect("a"),
+                std::fs::read(b.join(f)).expect("b"),
+                "{f} {extra:?}"
+            );
+        }
+        std::fs::remove_dir_all(&a).expect("rm");
+        std::fs::remove_dir_all(&b).expect("rm");
+    }
+}
+
+#[test]
+fn data_date_is_null_for_other_directory_names() {
+    let c = case();
+    let other = c.input.with_file_name("latest");
+    std::fs::rename(&c.input, &other).expect("rename");
+    assert!(train(&other, &c.output, &["-q"]).status.success());
+    assert!(params(&c.output)["data_date"].is_null());
+}
+
+/// Rewrites train.csv with `edit` applied to its text.
+fn edit_train(c: &Case, edit: impl FnOnce(String) -> String) {
+    let path = c.input.join("train.csv");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, edit(text)).expect("write");
+}
+
+fn replace_first_cell_of_line(text: &str, line: usize, value: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let rest = lines[line].split_once(',').map(|(_, r)| r.to_string());
+    lines[line] = format!("{value},{}", rest.unwrap_or_default());
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn bad_input_files_are_one_line_errors_naming_the_file() {
+    type Edit = fn(String) -> String;
+    let cases: [(&str, Edit, &[&str]); 9] = [
+        ("empty file", |_| String::new(), &["train.csv", "empty"]),
+        (
+            "header only",
+            |t| t.lines().next().unwrap_or_default().to_string() + "\n",
+            &["train.csv", "no data rows"],
+        ),
+        (
+            "missing column",
+            |t| t.replacen("age,", "", 1),
+            &["train.csv"],
+        ),
+        (
+            "misnamed column",
+            |t| t.replacen("chol", "cholesterol", 1),
+            &["train.csv", "chol"],
+        ),
+        (
+            "extra column",
+            |t| {
+                t.lines()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        if i == 0 {
+                            format!("{l},extra\n")
+                        } else {
+                            format!("{l},1\n")
+                        }
+                    })
+                    .collect()
+            },
+            &["train.csv", "extra"],
+        ),
+        (
+            "non-numeric cell",
+            |t| replace_first_cell_of_line(&t, 3, "old"),
+            &["train.csv", "row 3", "age"],
+        ),
+        (
+            "NaN text",
+            |t| replace_first_cell_of_line(&t, 2, "NaN"),
+            &["train.csv", "row 2", "age"],
+        ),
+        (
+            "inf text",
+            |t| replace_first_cell_of_line(&t, 2, "inf"),
+            &["train.csv", "row 2", "age"],
+        ),
+        (
+            "target not 0/1",
+            |t| {
+                let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
+                let l = &mut lines[4];
+                l.pop();
+                l.push('2');
+                lines.join("\n") + "\n"
+            },
+            &["train.csv", "row 4", "target"],
+        ),
+    ];
+    for (what, edit, expect) in cases {
+        let c = case();
+        edit_train(&c, edit);
+        let out = train(&c.input, &c.output, &["-q"]);
+        eprintln!("{what}: {}", stderr(&out).trim());
+        assert_fails(&c, &out, expect);
+    }
+}
+
+#[test]
+fn one_class_training_set_is_a_clear_error() {
+    let c = case();
+    let mut data = labeled(50, 1);
+    data.target = vec![0; 50];
+    ml_data::io::write_labeled(&c.input.join("train.csv"), &data).expect("write");
+    let out = train(&c.input, &c.output, &["-q"]);
+    assert_fails(&c, &out, &["train.csv", "only class 0"]);
+}
+
+#[test]
+fn missing_directory_and_file_are_named() {
+    let c = case();
+    let gone = c.input.with_file_name("2026-01-06");
+    assert_fails(
+        &c,
+        &train(&gone, &c.output, &["-q"]),
+        &["2026-01-06", "no such directory"],
+    );
+    std::fs::remove_file(c.input.join("train.csv")).expect("rm");
+    assert_fails(
+        &c,
+        &train(&c.input, &c.output, &["-q"]),
+        &["train.csv", "no such file"],
+    );
+}
+
+#[test]
+fn unwritable_output_directory_is_named() {
+    let c = case();
+    let blocker = c.input.join("not-a-dir");
+    std::fs::write(&blocker, b"").expect("write");
+    let out = train(&c.input, &blocker.join("model"), &["-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: ") && stderr(&out).contains("not-a-dir"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_model_kind_and_foreign_flags_are_usage_errors() {
+    let c = case();
+    let out = train(&c.input, &c.output, &["--model", "svm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid value 'svm'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("logistic-regression"));
+    let out = train(&c.input, &c.output, &["--n-trees", "3"]);
+    assert_fails(
+        &c,
+        &out,
+        &["--n-trees does not apply to --model logistic-regression"],
+    );
+    let out = train(
+        &c.input,
+        &c.output,
+        &["--model", "random-forest", "--feature-fraction", "2"],
+    );
+    assert_fails(&c, &out, &["feature_fraction"]);
+}

@@ -1,0 +1,44 @@
+//! `ml-validate`: score PROCESSED_DIR/val.csv with a saved model and write its metrics.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Evaluate MODEL_DIR/model.bin on PROCESSED_DIR/val.csv; write MODEL_DIR/metrics.json
+/// (accuracy, precision, recall, f1, roc_auc, log_loss, n_val) and print the metrics.
+#[derive(Debug, Parser)]
+#[command(name = "ml-validate", version)]
+struct Cli {
+    /// Directory holding val.csv.
+    #[arg(long, value_name = "PROCESSED_DIR")]
+    input_dir: PathBuf,
+    /// Directory holding model.bin; metrics.json is written next to it.
+    #[arg(long, value_name = "MODEL_DIR")]
+    model_dir: PathBuf,
+    /// Print no progress lines on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let progress = ml_cli::Progress::new("ml-validate").quiet(cli.quiet);
+    let done = ml_validate::run(&cli.input_dir, &cli.model_dir, &progress)?;
+    print!("{}", ml_validate::render(&done.metrics));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    ml_cli::finish(run(Cli::parse()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
