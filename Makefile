@@ -46,7 +46,7 @@ pipeline-local: build ## run generate -> preprocess -> split -> train -> validat
 ## ---- tests ------------------------------------------------------------------
 
 .PHONY: test
-test: lint test-rust test-dags test-system ## every test (what CI runs)
+test: lint test-rust test-mlflow test-dags test-system ## every test (what CI runs)
 
 .PHONY: venv
 venv: ## host virtualenv with the locked test tooling
@@ -63,6 +63,10 @@ lint: venv ## rustfmt, clippy, ruff
 .PHONY: test-rust
 test-rust: ## Rust unit and integration tests (release profile, shared with the images)
 	$(CARGO) test --release --workspace
+
+.PHONY: test-mlflow
+test-mlflow: ## Rust MLflow client and stages against a real, throwaway MLflow server on loopback
+	scripts/mlflow-test-server.sh $(CARGO) test --release --workspace --test 'mlflow_*'
 
 .PHONY: test-dags
 test-dags: venv ## DagBag integrity, structure, rendered templates, parse times
