@@ -1,0 +1,215 @@
+"""A failed task on the real stack raises an alert that reaches a receiver.
+
+A webhook receiver runs as one of the project's own containers (the ml-python image with
+alert_receiver.py) on the stack's network, as ``alert-receiver``. The test points the
+Apprise channel (connection ``alert_apprise``) at it, corrupts ``data.csv`` of one day, and
+runs ``predict`` for that day with a real model: the stage rejects the file, Airflow retries
+and then fails the task, and the callback of dags/alerts.py, running in the scheduler's task
+process, posts the alert. The test checks the alert's fields and that it came once, not once
+per try. Nothing is mocked; the receiver is removed afterwards, also when the test fails.
+
+Runs after test_e2e.py (file order) on the same session stack, but needs nothing from it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import REPO, Stack
+from pipeline_runs import (
+    DAG_IDS,
+    RUN_TIMEOUT,
+    AirflowClient,
+    trained_model,
+    training_day,
+)
+
+MODEL_DAY = training_day()
+# A day no other test generates data for: its data.csv is the corrupted copy.
+CORRUPT_DAY = date(2026, 1, 6)
+RECEIVER_ALIAS = "alert-receiver"
+RECEIVER_PORT = 8000
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], check=check, capture_output=True, text=True, timeout=120
+    )
+
+
+def stack_network(stack: Stack) -> str:
+    """The network the Airflow services share (compose's default network of the project)."""
+    [container] = stack.compose("ps", "-q", "airflow-scheduler").stdout.split()
+    networks = json.loads(
+        docker(
+            "inspect", "-f", "{{ json .NetworkSettings.Networks }}", container
+        ).stdout
+    )
+    [name] = [n for n in networks if n.endswith("_default")]
+    return name
+
+
+class Receiver:
+    def __init__(self, container: str) -> None:
+        self.container = container
+
+    def alerts(self) -> list[dict]:
+        out = docker("logs", self.container).stdout
+        return [
+            json.loads(line.removeprefix("ALERT "))
+            for line in out.splitlines()
+            if line.startswith("ALERT ")
+        ]
+
+
+@pytest.fixture(scope="module")
+def receiver(stack: Stack) -> Iterator[Receiver]:
+    name = f"{stack.project}-alert-receiver-{uuid.uuid4().hex[:6]}"
+    script = REPO / "tests" / "system" / "alert_receiver.py"
+    docker(
+        "run",
+        "--detach",
+        "--pull=never",
+        f"--name={name}",
+        f"--network={stack_network(stack)}",
+        f"--network-alias={RECEIVER_ALIAS}",
+        "--user=65534:65534",
+        "--read-only",
+        "--cap-drop=ALL",
+        f"--volume={script}:/srv/alert_receiver.py:ro",
+        "--entrypoint=python3",
+        f"ml-python:{stack.image_tag}",
+        "-u",
+        "/srv/alert_receiver.py",
+        str(RECEIVER_PORT),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening" not in docker("logs", name).stdout:
+            assert time.monotonic() < deadline, docker("logs", name, check=False).stderr
+            time.sleep(0.5)
+        yield Receiver(name)
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def airflow(stack: Stack) -> AirflowClient:
+    client = AirflowClient(stack.airflow_url, stack.username, stack.password)
+    client.wait_for_dags(DAG_IDS)
+    return client
+
+
+@pytest.fixture(scope="module")
+def apprise_channel(airflow: AirflowClient, receiver: Receiver) -> Iterator[None]:
+    """The alert_apprise connection, pointing at the receiver. Created through the REST API
+    (stored in the metadata database) so the running stack need not restart; the unit tests
+    cover the AIRFLOW_CONN_* form, which Airflow looks up first."""
+    connection = {
+        "connection_id": "alert_apprise",
+        "conn_type": "apprise",
+        "extra": json.dumps(
+            {"config": {"path": f"json://{RECEIVER_ALIAS}:{RECEIVER_PORT}/alerts"}}
+        ),
+    }
+    airflow.request("DELETE", "/connections/alert_apprise", ok=(204, 404))
+    airflow.request("POST", "/connections", connection)
+    try:
+        yield
+    finally:
+        airflow.request("DELETE", "/connections/alert_apprise", ok=(204, 404))
+
+
+def corrupt_copy(source: Path, target: Path) -> None:
+    """``source`` with the age in its third data row replaced by text."""
+    lines = source.read_text().splitlines()
+    column = lines[0].split(",").index("age")
+    cells = lines[3].split(",")
+    cells[column] = "not-a-number"
+    lines[3] = ",".join(cells)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
+
+
+def test_without_channels_the_stack_says_alerts_are_off(stack: Stack) -> None:
+    logs = stack.compose("logs", "--no-color", "airflow-init").stdout
+    assert "Failure alerts are off" in logs
+
+
+def test_a_failed_predict_alerts_the_receiver(
+    stack: Stack, airflow: AirflowClient, receiver: Receiver, apprise_channel: None
+) -> None:
+    model_path = trained_model(airflow, MODEL_DAY)
+    airflow.set_variable("model_path", model_path)
+    raw = stack.data_dir / "raw"
+    corrupt_copy(
+        raw / MODEL_DAY.isoformat() / "data.csv",
+        raw / CORRUPT_DAY.isoformat() / "data.csv",
+    )
+    shutil.rmtree(
+        stack.data_dir / "predictions" / CORRUPT_DAY.isoformat(), ignore_errors=True
+    )
+
+    airflow.set_paused("predict", False)
+    run = airflow.ensure_run("predict", CORRUPT_DAY)
+    if run["state"] == "failed":
+        airflow.rerun_failed("predict", run["dag_run_id"])
+    key = ("predict", run["dag_run_id"])
+    final = airflow.wait_for_runs([key], RUN_TIMEOUT)[key]
+    assert final["state"] == "failed"
+    [ti] = [t for t in airflow.task_instances(*key) if t["task_id"] == "predict"]
+    assert ti["state"] == "failed"
+    tries = ti["try_number"]
+    assert tries == 3, "the stage's bad-input failure is retried, then fails for good"
+    assert not (
+        stack.data_dir / "predictions" / CORRUPT_DAY.isoformat() / "predictions.csv"
+    ).exists()
+
+    # The callback runs right after the final try, in the same task process.
+    deadline = time.monotonic() + 60
+    while not (
+        alerts := [
+            a for a in receiver.alerts() if "predict.predict" in a["payload"]["title"]
+        ]
+    ):
+        assert time.monotonic() < deadline, (
+            f"no alert arrived; receiver got {receiver.alerts()}"
+        )
+        time.sleep(1)
+    time.sleep(3)
+    alerts = [
+        a for a in receiver.alerts() if "predict.predict" in a["payload"]["title"]
+    ]
+    assert len(alerts) == 1, f"one alert for the failed task, not one per try: {alerts}"
+
+    alert = alerts[0]
+    message = alert["payload"]["message"]
+    print(f"--- the alert, as received ---\n{alert['payload']['title']}\n{message}")
+    assert alert["path"] == "/alerts"
+    assert alert["payload"]["type"] == "failure"
+    fields = {
+        label.strip(): value.strip()
+        for label, value in (line.split(":", 1) for line in message.splitlines())
+    }
+    assert fields["DAG"] == "predict"
+    assert fields["Task"] == "predict"
+    assert fields["Logical date"] == f"{CORRUPT_DAY.isoformat()}T00:00:00+00:00"
+    assert fields["Try"] == f"{tries} of {tries}"
+    # The stage's own error line, naming the bad file.
+    assert fields["Error"].startswith("error:"), fields["Error"]
+    assert f"{CORRUPT_DAY.isoformat()}/data.csv" in fields["Error"]
+    # The link opens the task's log in the UI of this stack.
+    expected_url = (
+        f"http://localhost:{stack.airflow_url.rsplit(':', 1)[1]}/dags/predict/runs/"
+        f"{quote(run['dag_run_id'], safe='')}/tasks/predict?try_number={tries}"
+    )
+    assert fields["Log"] == expected_url

@@ -1,0 +1,210 @@
+"""Screenshots of the running system, taken by a real browser after successful runs.
+
+Headless Chromium (Debian's ``chromium`` and ``chromium-driver``; scripts/install-browser.sh)
+logs in to the session stack's UI with the generated credentials on FAB's login page, opens
+the DAG list and the graph of one successful run of each DAG, checks on the page that the
+runs shown succeeded, and saves a 1280x800 PNG of each view.
+
+The PNGs go to ``ML_SCREENSHOTS_DIR`` when it is set (scripts/screenshots.sh sets it to
+docs/screenshots, the README's pictures), else to a temporary directory, so ``make test``
+leaves the work tree alone.
+
+The runs: every DAG for the last Sunday, with that day's model as the production model
+(pipeline_runs.pipeline_day). They are adopted when an earlier test already made them, and
+they are the latest runs, so the DAG list shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import Stack
+from pipeline_runs import DAG_IDS, AirflowClient, pipeline_day, training_day
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+DAY = training_day()
+WIDTH, HEIGHT = 1280, 800
+PAGE_TIMEOUT = 60
+
+# Keep the browser on loopback: no proxy, and none of Chromium's own background traffic
+# (updates, safe browsing, metrics, sync).
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",  # root in CI; the page is our own local UI
+    "--disable-dev-shm-usage",
+    f"--window-size={WIDTH},{HEIGHT}",
+    "--force-device-scale-factor=1",
+    "--hide-scrollbars",
+    "--lang=en-US",
+    "--no-proxy-server",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-extensions",
+    "--disable-sync",
+    "--metrics-recording-only",
+    "--no-pings",
+    "--safebrowsing-disable-auto-update",
+)
+
+
+@pytest.fixture(scope="module")
+def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get("ML_SCREENSHOTS_DIR")
+    path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    chromium = shutil.which("chromium")
+    chromedriver = shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail(
+            "chromium and chromedriver are needed: run scripts/install-browser.sh"
+        )
+    options = Options()
+    options.binary_location = chromium
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    # An explicit driver path: Selenium Manager never looks for (or downloads) one.
+    driver = webdriver.Chrome(
+        service=Service(executable_path=chromedriver), options=options
+    )
+    try:
+        # The page itself 1280x800, whatever the window decorations take.
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+        )
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def ui_url(stack: Stack) -> str:
+    """The UI as a person opens it: Airflow's [api] base_url (stack.sh env), which is also
+    what the alerts link to."""
+    values = dict(
+        line.split("=", 1)
+        for line in stack.env_file.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    return values["AIRFLOW_BASE_URL"].rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def runs(stack: Stack) -> dict[str, dict]:
+    airflow = AirflowClient(stack.airflow_url, stack.username, stack.password)
+    airflow.wait_for_dags(DAG_IDS)
+    return pipeline_day(airflow, DAY)
+
+
+def wait_for(driver: webdriver.Chrome, condition, what: str):
+    try:
+        return WebDriverWait(driver, PAGE_TIMEOUT, poll_frequency=0.5).until(condition)
+    except TimeoutException:
+        pytest.fail(
+            f"{what} did not show within {PAGE_TIMEOUT} s on {driver.current_url}"
+        )
+
+
+def log_in(driver: webdriver.Chrome, ui_url: str, stack: Stack) -> None:
+    driver.get(f"{ui_url}/")
+    wait_for(
+        driver,
+        ec.presence_of_element_located((By.NAME, "username")),
+        "FAB's login form",
+    )
+    driver.find_element(By.NAME, "username").send_keys(stack.username)
+    driver.find_element(By.NAME, "password").send_keys(stack.password)
+    driver.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+    wait_for(
+        driver, lambda d: "/auth/login" not in d.current_url, "the page after login"
+    )
+
+
+def states(driver: webdriver.Chrome, css: str) -> list[str]:
+    """The states shown by the state badges under ``css`` (the badge's label or text)."""
+    return [
+        (badge.get_attribute("aria-label") or badge.text).strip().lower()
+        for badge in driver.find_elements(
+            By.CSS_SELECTOR, f"{css} [data-testid=state-badge]"
+        )
+    ]
+
+
+def save(driver: webdriver.Chrome, path: Path) -> None:
+    # Let the graph's fit-to-view animation and the last requests settle.
+    time.sleep(1.5)
+    assert driver.save_screenshot(str(path)), path
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+    print(f"saved {path}")
+
+
+def test_screenshots_of_successful_runs(
+    stack: Stack,
+    browser: webdriver.Chrome,
+    ui_url: str,
+    runs: dict[str, dict],
+    shots_dir: Path,
+) -> None:
+    for dag_id, run in runs.items():
+        assert run["state"] == "success", (dag_id, run["state"])
+
+    log_in(browser, ui_url, stack)
+
+    # The DAG list: every DAG with a successful latest run. A scheduled run the unpausing
+    # started may still be finishing: reload until the list shows every run green.
+    def list_all_green(driver: webdriver.Chrome) -> bool:
+        driver.get(f"{ui_url}/dags")
+        try:
+            WebDriverWait(driver, 15).until(
+                lambda d: len(states(d, "[data-testid=latest-run]")) == len(DAG_IDS)
+            )
+        except TimeoutException:
+            return False
+        return states(driver, "[data-testid=latest-run]") == ["success"] * len(DAG_IDS)
+
+    wait_for(browser, list_all_green, "a successful latest run of every DAG")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for dag_id in DAG_IDS:
+        assert dag_id in body
+    save(browser, shots_dir / "dag-list.png")
+
+    # Each DAG's graph for its run, every task green. The UI keeps the chosen view (grid or
+    # graph) in the browser's local storage.
+    browser.execute_script(
+        "window.localStorage.setItem('default_dag_view', '\"graph\"')"
+    )
+    for dag_id, run in runs.items():
+        browser.get(f"{ui_url}/dags/{dag_id}/runs/{quote(run['dag_run_id'], safe='')}")
+        tasks = len(
+            AirflowClient(
+                stack.airflow_url, stack.username, stack.password
+            ).task_instances(dag_id, run["dag_run_id"])
+        )
+        wait_for(
+            browser,
+            lambda d, n=tasks: len(states(d, ".react-flow__node")) == n,
+            f"the {tasks} tasks of {dag_id}'s graph",
+        )
+        assert states(browser, ".react-flow__node") == ["success"] * tasks
+        save(browser, shots_dir / f"graph-{dag_id}.png")
