@@ -220,7 +220,9 @@ class FailureAlertNotifier(BaseNotifier):
             self.log.warning("%s", off_message())
             return
         if sent:
-            self.log.info("Alert sent through %s: %s", ", ".join(sent), alert.title)
+            # "Handed to": Apprise reports a service that refused the message only in its
+            # own log lines (its hook drops the result), which appear just above.
+            self.log.info("Alert handed to %s: %s", ", ".join(sent), alert.title)
         if failed:
             raise RuntimeError(f"alert not delivered through {', '.join(failed)}")
 
