@@ -130,7 +130,7 @@ fn rejects_every_kind_of_bad_input() {
             |r| {
                 edit(&r.join("data.csv"), |l| {
                     for line in l.iter_mut() {
-                        *line = line.rsplitn(2, ',').nth(1).unwrap_or_default().to_string();
+                        *line = line.rsplit_once(',').map_or("", |x| x.0).to_string();
                     }
                 })
             },
