@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway, real MLflow server on loopback, for the Rust tests that
-# talk to MLflow (the `mlflow_*` test targets; see crates/ml-mlflow/README.md):
+# talk to MLflow (the `mlflow_*` test targets, `test = false` in their Cargo.toml):
 #
 #   scripts/mlflow-test-server.sh cargo test --release --workspace --test 'mlflow_*'
 #

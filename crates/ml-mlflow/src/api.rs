@@ -563,6 +563,26 @@ impl Client {
         Ok(answer.model_version)
     }
 
+    /// Versions matching an MLflow search `filter`, for example `name='clf' and run_id='abc'`
+    /// (first page of up to `max_results`).
+    pub fn search_model_versions(
+        &self,
+        filter: &str,
+        max_results: u32,
+    ) -> Result<Vec<ModelVersion>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            model_versions: Vec<ModelVersion>,
+        }
+        let max = max_results.to_string();
+        let answer: Answer = self.get_json(
+            "/api/2.0/mlflow/model-versions/search",
+            &[("filter", filter), ("max_results", max.as_str())],
+        )?;
+        Ok(answer.model_versions)
+    }
+
     /// Where the files of a model version can be downloaded from (an artifact URI).
     pub fn get_model_version_download_uri(&self, name: &str, version: &str) -> Result<String> {
         #[derive(Deserialize)]

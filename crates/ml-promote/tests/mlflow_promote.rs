@@ -1,0 +1,243 @@
+//! ml-promote against a real MLflow server (`MLFLOW_TEST_URI`, started by
+//! `scripts/mlflow-test-server.sh`): the whole champion/challenger sequence, both outcomes
+//! forced with a deliberately bad model, manual mode, and an Airflow-style re-run.
+//! `test = false` in Cargo.toml: a plain `cargo test` does not build this target.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{bin, logged_model, text, write_val, Quality};
+use ml_mlflow::Client;
+use serde_json::Value;
+
+fn server() -> String {
+    match std::env::var("MLFLOW_TEST_URI") {
+        Ok(uri) if !uri.is_empty() => uri,
+        _ => panic!(
+            "MLFLOW_TEST_URI is not set: these tests need a real MLflow server. Run them with \
+             `scripts/mlflow-test-server.sh cargo test --release -p ml-promote --test mlflow_promote`"
+        ),
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+struct Promotion {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    decision: Value,
+}
+
+fn promote(
+    uri: &str,
+    model: &str,
+    val: &Path,
+    model_dir: &Path,
+    cache: &Path,
+    extra: &[&str],
+) -> Promotion {
+    let out = bin()
+        .args(["--registered-model", model, "--input-dir"])
+        .arg(val)
+        .arg("--model-dir")
+        .arg(model_dir)
+        .args(extra)
+        .env("MLFLOW_TRACKING_URI", uri)
+        .env("ML_MODEL_CACHE", cache)
+        .output()
+        .expect("ml-promote runs");
+    let (stdout, stderr) = text(&out);
+    let decision = std::fs::read(model_dir.join("promotion.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    Promotion {
+        code: out.status.code(),
+        stdout,
+        stderr,
+        decision,
+    }
+}
+
+#[test]
+fn champion_challenger_through_registry_aliases() {
+    let uri = server();
+    let client = Client::new(&uri).expect("client");
+    let model = unique("clf");
+    let experiment = unique("heart-disease");
+    let work = tempfile::tempdir().expect("temp dir");
+    let val = work.path().join("processed");
+    std::fs::create_dir_all(&val).expect("mkdir");
+    write_val(&val, 400);
+    let cache = work.path().join("cache");
+    let model_dir = |week: &str| {
+        let dir = work.path().join("models").join(week);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    };
+    let alias = |name: &str| {
+        client
+            .get_model_version_by_alias(&model, name)
+            .map(|v| v.version)
+            .ok()
+    };
+
+    // Week 1: a bad model, but there is no production yet, so it goes in.
+    let w1 = model_dir("w1");
+    let r1 = logged_model(&client, &experiment, &w1, Quality::Bad);
+    let p = promote(&uri, &model, &val, &w1, &cache, &[]);
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["outcome"], "promoted");
+    assert_eq!(p.decision["version"], "1");
+    assert_eq!(p.decision["reason"], "there is no production model yet");
+    assert_eq!(p.decision["production"], Value::Null);
+    assert!(p.stdout.contains("outcome     promoted"), "{}", p.stdout);
+    assert_eq!(alias("production").as_deref(), Some("1"));
+    assert_eq!(alias("challenger").as_deref(), Some("1"));
+    let v1 = client.get_model_version(&model, "1").expect("v1");
+    assert_eq!(v1.run_id, r1.run_id);
+    assert_eq!(v1.source, format!("{}/model", r1.artifact_uri));
+    assert_eq!(v1.tag("promotion.outcome"), Some("promoted"));
+    assert_eq!(v1.tag("promotion.production_version"), Some("none"));
+    let bad_auc = p.decision["challenger_roc_auc"].as_f64().expect("auc");
+    assert!(
+        bad_auc < 0.5,
+        "inverted labels score below chance: {bad_auc}"
+    );
+    let run = client.get_run(&r1.run_id).expect("run");
+    assert_eq!(run.tag("registered_model_version"), Some("1"));
+    assert_eq!(run.tag("promotion.outcome"), Some("promoted"));
+
+    // Week 2: a good model beats it on the same val.csv and takes production.
+    let w2 = model_dir("w2");
+    logged_model(&client, &experiment, &w2, Quality::Good);
+    let p = promote(
+        &uri,
+        &model,
+        &val,
+        &w2,
+        &cache,
+        &["--min-improvement", "0.05"],
+    );
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["outcome"], "promoted", "{}", p.decision);
+    assert_eq!(p.decision["version"], "2");
+    assert_eq!(p.decision["production"]["version"], "1");
+    let prod_auc = p.decision["production"]["roc_auc"]
+        .as_f64()
+        .expect("scored production");
+    assert!(
+        (prod_auc - bad_auc).abs() < 1e-12,
+        "production scored on the same data"
+    );
+    let good_auc = p.decision["challenger_roc_auc"].as_f64().expect("auc");
+    assert!(good_auc > 0.8, "{good_auc}");
+    assert_eq!(alias("production").as_deref(), Some("2"));
+    let v2 = client.get_model_version(&model, "2").expect("v2");
+    assert_eq!(v2.tag("promotion.production_version"), Some("1"));
+    assert_eq!(
+        v2.tag("promotion.production_roc_auc"),
+        Some(format!("{bad_auc:.4}").as_str())
+    );
+    assert_eq!(
+        v2.tag("promotion.challenger_roc_auc"),
+        Some(format!("{good_auc:.4}").as_str())
+    );
+    assert_eq!(v2.tag("promotion.min_improvement"), Some("0.05"));
+    assert_eq!(
+        client
+            .get_model_version(&model, "1")
+            .expect("v1")
+            .tag("promotion.replaced_by"),
+        Some("2")
+    );
+
+    // Week 3: a bad model again; production stays, the newcomer is only challenger.
+    let w3 = model_dir("w3");
+    logged_model(&client, &experiment, &w3, Quality::Bad);
+    let p = promote(&uri, &model, &val, &w3, &cache, &[]);
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["outcome"], "rejected");
+    assert_eq!(alias("production").as_deref(), Some("2"));
+    assert_eq!(alias("challenger").as_deref(), Some("3"));
+    assert!(
+        p.stderr.contains(&format!(
+            "production (models:/{model}/2) ROC AUC on the same data: {good_auc:.4}"
+        )),
+        "{}",
+        p.stderr
+    );
+
+    // Week 4: good enough to win, but manual mode leaves production to a person.
+    let w4 = model_dir("w4");
+    logged_model(&client, &experiment, &w4, Quality::Good);
+    let p = promote(&uri, &model, &val, &w4, &cache, &["--mode", "manual"]);
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["outcome"], "awaiting_review");
+    assert_eq!(alias("production").as_deref(), Some("2"));
+    assert_eq!(alias("challenger").as_deref(), Some("4"));
+    assert_eq!(
+        client
+            .get_model_version(&model, "4")
+            .expect("v4")
+            .tag("promotion.mode"),
+        Some("manual")
+    );
+
+    // An Airflow retry of week 2: no new version, production untouched, same decision.
+    let p = promote(
+        &uri,
+        &model,
+        &val,
+        &w2,
+        &cache,
+        &["--min-improvement", "0.05"],
+    );
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["version"], "2");
+    assert_eq!(p.decision["outcome"], "promoted");
+    assert_eq!(p.decision["rerun"], true);
+    assert!(
+        client.get_model_version(&model, "5").is_err(),
+        "no new version on a re-run"
+    );
+    assert_eq!(alias("production").as_deref(), Some("2"));
+}
+
+#[test]
+fn the_model_version_source_is_downloadable_as_inference_will_see_it() {
+    let uri = server();
+    let client = Client::new(&uri).expect("client");
+    let model = unique("clf");
+    let work = tempfile::tempdir().expect("temp dir");
+    write_val(work.path(), 200);
+    let cache = work.path().join("cache");
+    logged_model(&client, &unique("exp"), work.path(), Quality::Good);
+    let p = promote(&uri, &model, work.path(), work.path(), &cache, &[]);
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+
+    let production: ml_mlflow::ModelUri =
+        format!("models:/{model}@production").parse().expect("uri");
+    let fetched = client.fetch_model(&production, &cache).expect("fetched");
+    let local = std::fs::read(work.path().join("model.bin")).expect("local model");
+    let remote = std::fs::read(fetched.dir.join("model.bin")).expect("downloaded model");
+    assert_eq!(
+        local, remote,
+        "the registry serves the bytes ml-train wrote"
+    );
+    ml_model::Model::load_dir(&fetched.dir).expect("loads as a model");
+}
