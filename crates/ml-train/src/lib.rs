@@ -156,29 +156,7 @@ pub fn params_json(config: &TrainConfig, rows: usize, model: &Model) -> serde_js
 /// `/data/processed/2026-01-05`), else `None`.
 pub fn data_date(dir: &Path) -> Option<String> {
     let name = dir.file_name()?.to_str()?;
-    let b = name.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if b.len() != 10
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !digits(0..4)
-        || !digits(5..7)
-        || !digits(8..10)
-    {
-        return None;
-    }
-    let year: u32 = name[0..4].parse().ok()?;
-    let month: u32 = name[5..7].parse().ok()?;
-    let day: u32 = name[8..10].parse().ok()?;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (1..=days).contains(&day).then(|| name.to_string())
+    name.parse::<ml_data::Date>().ok().map(|d| d.to_string())
 }
 
 #[cfg(test)]

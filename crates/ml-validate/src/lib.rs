@@ -74,12 +74,12 @@ mod tests {
             recall: 1.0,
             f1: 0.4,
             roc_auc: Some(0.75),
-            log_loss: 0.693_147,
+            log_loss: 0.69,
             n_val: 4,
         };
         assert_eq!(
             render(&m),
-            "accuracy  0.5000\nprecision 0.2500\nrecall    1.0000\nf1        0.4000\nroc_auc   0.7500\nlog_loss  0.6931\nn_val     4\n"
+            "accuracy  0.5000\nprecision 0.2500\nrecall    1.0000\nf1        0.4000\nroc_auc   0.7500\nlog_loss  0.6900\nn_val     4\n"
         );
         m.roc_auc = None;
         assert!(render(&m).contains("roc_auc   undefined (one class)"));
