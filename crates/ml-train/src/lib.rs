@@ -104,7 +104,8 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
             |_| train.n_rows(),
             || Model::fit(&train, &config.hyperparameters),
         )
-        .with_context(|| format!("{}: cannot train {kind}", train_path.display()))?;
+        // The reason belongs on the one error line a person (or an alert) reads first.
+        .map_err(|e| anyhow::anyhow!("{}: cannot train {kind}: {e}", train_path.display()))?;
 
     let params = params_json(config, train.n_rows(), &model);
     let params_text = serde_json::to_string_pretty(&params).context("cannot encode params.json")?;
