@@ -19,9 +19,17 @@ help: ## list every target
 ## ---- main job ---------------------------------------------------------------
 
 .PHONY: up
-up: images ## build binaries and images, start the stack, run the pipeline over recent days
+up: preflight images ## build binaries and images, start the stack, run the pipeline over recent days
 	scripts/stack.sh up
 	python3 scripts/run_pipeline.py
+
+.PHONY: preflight
+preflight: ## check docker, compose, cargo, disk and ports before a long build
+	scripts/preflight.sh
+
+.PHONY: screenshots
+screenshots: venv images browser ## regenerate docs/screenshots/*.png with headless Chromium
+	scripts/screenshots.sh
 
 .PHONY: down
 down: ## stop the stack, keep data and volumes
@@ -48,6 +56,10 @@ pipeline-local: build ## run generate -> preprocess -> split -> train -> validat
 .PHONY: test
 test: lint test-rust test-mlflow test-dags test-system ## every test (what CI runs)
 
+.PHONY: browser
+browser: ## headless Chromium + chromedriver from Debian's packages (screenshot test)
+	scripts/install-browser.sh
+
 .PHONY: venv
 venv: ## host virtualenv with the locked test tooling
 	scripts/dev-env.sh
@@ -58,6 +70,7 @@ lint: venv ## rustfmt, clippy, ruff
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(VENV)/bin/ruff check airflow_ml_dags tests scripts
 	$(VENV)/bin/ruff format --check airflow_ml_dags tests scripts
+	$(CARGO) clippy --release --workspace --test 'mlflow_*' -- -D warnings
 	$(VENV)/bin/shellcheck scripts/*.sh images/base/build.sh images/postgres/entrypoint.sh .ci/run
 
 .PHONY: test-rust
@@ -77,7 +90,7 @@ test-stack: venv images ## the compose stack alone: health, login, secrets, stag
 	$(VENV)/bin/pytest -q tests/system/test_stack.py
 
 .PHONY: test-system
-test-system: venv images ## the real compose stack: health, login, stage images, end-to-end DAG runs
+test-system: venv images browser ## the real compose stack: health, login, stage images, DAGs end to end, alerts, screenshots
 	$(VENV)/bin/pytest -q -s tests/system
 
 .PHONY: lock
@@ -89,3 +102,7 @@ lock: venv ## re-lock the Python packages of the Airflow and MLflow images
 .PHONY: bench
 bench: build ## rows/s and peak memory of every stage on large inputs
 	scripts/bench.sh
+
+.PHONY: compare
+compare: venv ## our logistic regression vs scikit-learn's on the same split of DATE (run pipeline-local first)
+	$(VENV)/bin/python scripts/compare_sklearn.py --processed-dir data/processed/$(DATE)

@@ -62,6 +62,7 @@ uri="http://127.0.0.1:$port"
 log="$work/server.log"
 
 server_pid=""
+# shellcheck disable=SC2329  # invoked by the EXIT trap below
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     # The server runs in its own process group (setsid): stop the whole group, so no

@@ -45,8 +45,10 @@ fn stderr(out: &Output) -> String {
 fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    let first = err.lines().next().unwrap_or_default();
-    assert!(first.starts_with("error: "), "{err}");
+    // Progress lines may come first; the error is the one line that starts with `error: `.
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let first = errors[0];
     for piece in expect {
         assert!(first.contains(piece), "{piece:?} not in {first:?}");
     }
