@@ -27,7 +27,7 @@ root="$PWD"
 
 BASE_IMAGE="${BASE_IMAGE:-ml-debian-base:bookworm}"
 TRIPLE=x86_64-unknown-linux-gnu
-STAGE_BIN_DIR="${STAGE_BIN_DIR:-$root/target/$TRIPLE/release}"
+STAGE_BIN_DIR="${STAGE_BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/$TRIPLE/release}"
 VERSION="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
 SOURCE_URL="$(sed -n '/^\[workspace.package\]/,/^\[/s/^repository *= *"\(.*\)"/\1/p' Cargo.toml)"
 LICENSE="$(sed -n '/^\[workspace.package\]/,/^\[/s/^license *= *"\(.*\)"/\1/p' Cargo.toml)"
