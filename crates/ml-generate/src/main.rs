@@ -12,7 +12,7 @@ use ml_data::Date;
 /// Writes DIR/data.csv (13 feature columns) and DIR/target.csv (0/1 labels). The same date
 /// and seed always give byte-identical files.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "ml-generate", bin_name = "ml-generate", version)]
 struct Cli {
     /// Directory to write data.csv and target.csv into (created if missing).
     #[arg(long, value_name = "DIR")]

@@ -9,7 +9,7 @@ use ml_predict::PredictConfig;
 /// Score RAW_DIR/data.csv with MODEL_DIR/model.bin; write PREDICTIONS_DIR/predictions.csv
 /// (columns prediction, probability; one row per input row, in input order).
 #[derive(Debug, Parser)]
-#[command(name = "ml-predict", version)]
+#[command(name = "ml-predict", bin_name = "ml-predict", version)]
 struct Cli {
     /// Directory holding data.csv.
     #[arg(long, value_name = "RAW_DIR")]

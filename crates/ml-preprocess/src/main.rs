@@ -13,7 +13,7 @@ use clap::Parser;
 /// nothing. Cleaning drops all-empty rows and exact duplicates; empty cells are kept for the
 /// model's imputer.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "ml-preprocess", bin_name = "ml-preprocess", version)]
 struct Cli {
     /// Raw day directory holding data.csv and target.csv.
     #[arg(long, value_name = "RAW_DIR")]

@@ -11,7 +11,7 @@ use ml_promote::{Mode, PromoteConfig};
 /// move `production` to it if there is none yet or it is better by --min-improvement ROC AUC.
 /// The decision is tagged on the version and written to MODEL_DIR/promotion.json.
 #[derive(Debug, Parser)]
-#[command(name = "ml-promote", version)]
+#[command(name = "ml-promote", bin_name = "ml-promote", version)]
 struct Cli {
     /// Directory holding val.csv, the data both models are judged on.
     #[arg(long, value_name = "PROCESSED_DIR")]

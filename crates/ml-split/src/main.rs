@@ -10,7 +10,7 @@ use clap::Parser;
 ///
 /// The same input and seed always give the same split; rows keep their input order.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "ml-split", bin_name = "ml-split", version)]
 struct Cli {
     /// Directory holding train_data.csv.
     #[arg(long, value_name = "PROCESSED_DIR")]

@@ -10,7 +10,7 @@ use ml_train::{HyperparameterArgs, TrainConfig};
 /// Train a heart-disease classifier on PROCESSED_DIR/train.csv; write MODEL_DIR/model.bin
 /// (versioned model file: schema, fitted preprocessing, classifier) and MODEL_DIR/params.json.
 #[derive(Debug, Parser)]
-#[command(name = "ml-train", version)]
+#[command(name = "ml-train", bin_name = "ml-train", version)]
 struct Cli {
     /// Directory holding train.csv (a directory named YYYY-MM-DD sets the data date).
     #[arg(long, value_name = "PROCESSED_DIR")]

@@ -8,7 +8,7 @@ use clap::Parser;
 /// Evaluate MODEL_DIR/model.bin on PROCESSED_DIR/val.csv; write MODEL_DIR/metrics.json
 /// (accuracy, precision, recall, f1, roc_auc, log_loss, n_val) and print the metrics.
 #[derive(Debug, Parser)]
-#[command(name = "ml-validate", version)]
+#[command(name = "ml-validate", bin_name = "ml-validate", version)]
 struct Cli {
     /// Directory holding val.csv.
     #[arg(long, value_name = "PROCESSED_DIR")]
