@@ -25,6 +25,7 @@ mod client;
 mod encode;
 mod error;
 mod record;
+pub mod testing;
 mod uri;
 
 pub use api::{

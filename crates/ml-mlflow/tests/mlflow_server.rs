@@ -5,32 +5,11 @@
 //!   scripts/mlflow-test-server.sh cargo test --release -p ml-mlflow --test mlflow_server
 //! Without `MLFLOW_TEST_URI` every test fails with a message saying exactly that.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
+use ml_mlflow::testing::{server_uri, unique_name as unique};
 use ml_mlflow::{Client, Error, Metric, ModelUri, Param, RunStatus, Tag};
 
 fn client() -> Client {
-    match std::env::var("MLFLOW_TEST_URI") {
-        Ok(uri) if !uri.is_empty() => Client::new(&uri).expect("MLFLOW_TEST_URI is a valid URL"),
-        _ => panic!(
-            "MLFLOW_TEST_URI is not set: these tests need a real MLflow server. Run them with \
-             `scripts/mlflow-test-server.sh cargo test --release -p ml-mlflow --test mlflow_server`"
-        ),
-    }
-}
-
-/// Names that do not collide between tests running in parallel on one server.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    Client::new(&server_uri()).expect("MLFLOW_TEST_URI is a valid URL")
 }
 
 #[test]

@@ -6,34 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{bin, logged_model, text, write_val, Quality};
+use ml_mlflow::testing::{server_uri as server, unique_name as unique};
 use ml_mlflow::Client;
 use serde_json::Value;
-
-fn server() -> String {
-    match std::env::var("MLFLOW_TEST_URI") {
-        Ok(uri) if !uri.is_empty() => uri,
-        _ => panic!(
-            "MLFLOW_TEST_URI is not set: these tests need a real MLflow server. Run them with \
-             `scripts/mlflow-test-server.sh cargo test --release -p ml-promote --test mlflow_promote`"
-        ),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 struct Promotion {
     code: Option<i32>,

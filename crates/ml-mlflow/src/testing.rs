@@ -1,0 +1,32 @@
+//! Helpers for the tests that run against a real MLflow server (`mlflow_*` test targets of
+//! this crate and of the stages that use it), so they share one way to find the server and
+//! to name what they create.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The address of the test server that `scripts/mlflow-test-server.sh` exports as
+/// `MLFLOW_TEST_URI`. Panics with how to run the tests when it is not set: these tests never
+/// pass without a real server.
+pub fn server_uri() -> String {
+    match std::env::var("MLFLOW_TEST_URI") {
+        Ok(uri) if !uri.is_empty() => uri,
+        _ => panic!(
+            "MLFLOW_TEST_URI is not set: these tests need a real MLflow server. Run them with \
+             `scripts/mlflow-test-server.sh cargo test --release --workspace --test 'mlflow_*'`"
+        ),
+    }
+}
+
+/// A name that does not collide between tests running in parallel on one server.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
