@@ -45,6 +45,15 @@ pub fn labeled(n: usize, seed: u64) -> Labeled {
     }
 }
 
+/// Fits a model of `hp` on `labeled(1500, seed)` and saves it as `dir/model.bin`: the model
+/// directory the stage tests hand to their binaries.
+pub fn save_fitted_model(dir: &std::path::Path, hp: &crate::Hyperparameters, seed: u64) {
+    let model = crate::Model::fit(&labeled(1500, seed), hp).expect("fit the test model");
+    model
+        .save(&dir.join("model.bin"))
+        .expect("save the test model");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

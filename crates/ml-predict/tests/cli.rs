@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ml_model::testing::labeled;
+use ml_model::testing::{labeled, save_fitted_model};
 use ml_model::{ForestParams, Hyperparameters, Model};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ml-predict");
@@ -22,8 +22,7 @@ fn case_with(hp: &Hyperparameters) -> Case {
     let data = labeled(ROWS, 31);
     ml_data::io::write_features(&raw.join("data.csv"), &data.features).expect("write");
     let model_dir = tmp.path().join("model");
-    let model = Model::fit(&labeled(1500, 30), hp).expect("fit");
-    model.save(&model_dir.join("model.bin")).expect("save");
+    save_fitted_model(&model_dir, hp, 30);
     let out = tmp.path().join("predictions");
     Case {
         _tmp: tmp,

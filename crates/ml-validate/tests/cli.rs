@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ml_model::testing::labeled;
-use ml_model::{Hyperparameters, Model};
+use ml_model::testing::{labeled, save_fitted_model};
+use ml_model::Hyperparameters;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ml-validate");
 
@@ -21,8 +21,7 @@ fn case() -> Case {
     ml_data::io::write_labeled(&input.join("val.csv"), &labeled(800, 21)).expect("write");
     let model_dir = tmp.path().join("model");
     let hp = Hyperparameters::LogisticRegression(Default::default());
-    let model = Model::fit(&labeled(1500, 20), &hp).expect("fit");
-    model.save(&model_dir.join("model.bin")).expect("save");
+    save_fitted_model(&model_dir, &hp, 20);
     Case {
         _tmp: tmp,
         input,
