@@ -4,7 +4,7 @@
 #
 #   scripts/images.sh            everything: base, binaries, stage images, platform images
 #   scripts/images.sh stages     cargo build + the stage images only
-#   scripts/images.sh platform   base + airflow, mlflow, postgres only
+#   scripts/images.sh platform   base + postgres, redis, airflow, mlflow only
 #   scripts/images.sh sizes      the size table only
 #   scripts/images.sh lock       re-lock the Python packages of the platform images
 #
@@ -31,8 +31,9 @@ STAGE_BIN_DIR="${STAGE_BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/$TRIPLE/releas
 VERSION="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
 SOURCE_URL="$(sed -n '/^\[workspace.package\]/,/^\[/s/^repository *= *"\(.*\)"/\1/p' Cargo.toml)"
 LICENSE="$(sed -n '/^\[workspace.package\]/,/^\[/s/^license *= *"\(.*\)"/\1/p' Cargo.toml)"
-# Built after ml-python (the shared Python runtime), in this order.
-PLATFORM_IMAGES=(postgres airflow mlflow)
+# Built after ml-python (the shared Python runtime), in this order. ml-redis is the Celery
+# broker of the `celery` compose profile only.
+PLATFORM_IMAGES=(postgres redis airflow mlflow)
 STAGE_BUDGET_MB=25
 BUILD_DIR="$root/build"
 LOG_DIR="$BUILD_DIR/logs"
