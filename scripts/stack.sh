@@ -18,7 +18,7 @@
 #   COMPOSE           compose command (default: `docker compose` if present, else docker-compose)
 # and, read only when .env is first written: ML_DATA_DIR (default ./data), AIRFLOW_PORT,
 # MLFLOW_PORT, ML_BIND_ADDRESS, ML_TASK_NETWORK, ML_IMAGE_TAG, AIRFLOW_ADMIN_USERNAME,
-# ML_MODEL_PATH (see .env.example).
+# ML_MODEL_PATH, ML_PROMOTION_MODE (see .env.example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -91,6 +91,7 @@ cmd_env() {
   ensure ML_TASK_NETWORK "${ML_TASK_NETWORK:-${PROJECT}-tasks}"
   ensure ML_IMAGE_TAG "${ML_IMAGE_TAG:-latest}"
   ensure ML_MODEL_PATH "${ML_MODEL_PATH:-}"
+  ensure ML_PROMOTION_MODE "${ML_PROMOTION_MODE:-}"
   ensure AIRFLOW_PORT "${AIRFLOW_PORT:-8080}"
   ensure AIRFLOW_BASE_URL "${AIRFLOW_BASE_URL:-http://localhost:$(env_value AIRFLOW_PORT)}"
   ensure MLFLOW_PORT "${MLFLOW_PORT:-5000}"

@@ -35,8 +35,17 @@ MODEL_DIR = f"{DATA_DIR}/models/{{{{ ds }}}}"
 PREDICTIONS_DIR = f"{DATA_DIR}/predictions/{{{{ ds }}}}"
 
 # The model that `predict` uses: an Airflow Variable, read when the task runs (never at parse
-# time), so a person switches production by editing the Variable.
+# time). Its default (airflow-init) is the registry's production alias, so inference follows
+# promotions; a person may pin a version (models:/NAME/3) or a model directory instead.
 MODEL_PATH = "{{ var.value.model_path }}"
+REGISTERED_MODEL = "heart-disease-classifier"
+DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@production"
+
+# How `promote` decides, also Variables read when the task runs: `auto` moves the production
+# alias when the challenger wins; `manual` stops at the challenger alias for a person to review.
+PROMOTION_MODE = "{{ var.value.get('promotion_mode', 'auto') }}"
+# The ROC AUC margin a challenger must beat production by.
+PROMOTION_MIN_IMPROVEMENT = "{{ var.value.get('promotion_min_improvement', '0.002') }}"
 
 # A stage that exits with one of these codes was called wrongly, which no retry can fix, so
 # the task fails at once (and its alert goes out) instead of retrying. The stages (ml-cli)
@@ -49,6 +58,9 @@ OWNER = "ml-platform"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 DOCKER_URL = "unix://var/run/docker.sock"
 MLFLOW_URL = "http://mlflow:5000"
+# Registry models downloaded by predict and promote, one directory per version, kept on the
+# data volume so that a version is downloaded once (task containers have a read-only root).
+MODEL_CACHE_DIR = f"{DATA_DIR}/model-cache"
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -104,6 +116,7 @@ STAGES: dict[str, Stage] = {
         Stage("train", mem_limit="1g", needs_mlflow=True),
         Stage("validate", mem_limit="512m", needs_mlflow=True),
         Stage("predict", mem_limit="512m", needs_mlflow=True),
+        Stage("promote", mem_limit="512m", needs_mlflow=True),
     )
 }
 
@@ -230,9 +243,28 @@ def stage_task(
         user=task_user(),
         mem_limit=stage.mem_limit,
         network_mode=network or "none",
-        environment={"MLFLOW_TRACKING_URI": MLFLOW_URL} if network else {},
+        environment=mlflow_environment() if network else {},
+        private_environment=mlflow_credentials() if network else {},
         execution_timeout=timedelta(minutes=30),
     )
+
+
+def mlflow_environment() -> dict[str, str]:
+    """What a stage that talks to MLflow is given: the server and the model cache."""
+    return {"MLFLOW_TRACKING_URI": MLFLOW_URL, "ML_MODEL_CACHE": MODEL_CACHE_DIR}
+
+
+def mlflow_credentials() -> dict[str, str]:
+    """The stages' account on MLflow's basic-auth app, when the stack sets one
+    (``ML_TASK_MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD``), under MLflow's own variable
+    names. Passed as DockerOperator's ``private_environment``: not templated, so it never
+    shows in the UI's rendered fields."""
+    names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    return {
+        name: os.environ[f"ML_TASK_{name}"]
+        for name in names
+        if os.environ.get(f"ML_TASK_{name}")
+    }
 
 
 def wait_for_file(task_id: str, filepath: str) -> FileSensor:

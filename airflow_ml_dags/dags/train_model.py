@@ -25,6 +25,8 @@ from common import (
     DEFAULT_ARGS,
     MODEL_DIR,
     PROCESSED_DIR,
+    PROMOTION_MIN_IMPROVEMENT,
+    PROMOTION_MODE,
     RAW_DIR,
     START_DATE,
     stage_task,
@@ -58,4 +60,17 @@ with DAG(
         "validate", ["--input-dir", PROCESSED_DIR, "--model-dir", MODEL_DIR]
     )
 
-    raw_ready >> preprocess >> split >> train >> validate
+    promote = stage_task(
+        "promote",
+        [
+            "--input-dir",
+            PROCESSED_DIR,
+            "--model-dir",
+            MODEL_DIR,
+            "--mode",
+            PROMOTION_MODE,
+            "--min-improvement",
+            PROMOTION_MIN_IMPROVEMENT,
+        ],
+    )
+    raw_ready >> preprocess >> split >> train >> validate >> promote

@@ -19,7 +19,8 @@ EXPECTED_EDGES = {
         "preprocess": {"split"},
         "split": {"train"},
         "train": {"validate"},
-        "validate": set(),
+        "validate": {"promote"},
+        "promote": set(),
     },
     "predict": {"wait_for_data": {"predict"}, "predict": set()},
 }
@@ -29,7 +30,7 @@ EXPECTED_SCHEDULES = {
     "predict": "@daily",
 }
 # Stages that talk to MLflow get the task network; every other container has no network.
-NETWORKED_STAGES = {"train", "validate", "predict"}
+NETWORKED_STAGES = {"train", "validate", "predict", "promote"}
 
 
 def all_tasks(dags):
@@ -125,7 +126,10 @@ def test_container_settings(dags, stage):
     assert not task.cap_add
     if stage in NETWORKED_STAGES:
         assert task.network_mode == STACK_ENV["ML_TASK_NETWORK"]
-        assert task.environment == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+        assert task.environment == {
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "ML_MODEL_CACHE": "/data/model-cache",
+        }
     else:
         assert task.network_mode == "none"
         assert task.environment == {}

@@ -33,6 +33,16 @@ EXPECTED_COMMANDS = {
         "--model-dir",
         f"/data/models/{DS}",
     ],
+    ("train_model", "promote"): [
+        "--input-dir",
+        f"/data/processed/{DS}",
+        "--model-dir",
+        f"/data/models/{DS}",
+        "--mode",
+        "auto",
+        "--min-improvement",
+        "0.002",
+    ],
     ("predict", "predict"): [
         "--input-dir",
         f"/data/raw/{DS}",
@@ -87,6 +97,36 @@ def test_model_path_comes_from_the_variable_at_run_time(dags, render, monkeypatc
     )
     # The DAG itself holds the template, not a value.
     assert "{{ var.value.model_path }}" in task.command
+
+
+def test_promotion_settings_come_from_variables_at_run_time(dags, render, monkeypatch):
+    """promotion_mode=manual stops at the challenger alias; the margin is a Variable too."""
+    task = dags["train_model"].get_task("promote")
+    monkeypatch.setenv("AIRFLOW_VAR_PROMOTION_MODE", "manual")
+    monkeypatch.setenv("AIRFLOW_VAR_PROMOTION_MIN_IMPROVEMENT", "0.05")
+    rendered, _ = render(task)
+    assert rendered.command[-4:] == ["--mode", "manual", "--min-improvement", "0.05"]
+
+
+def test_mlflow_credentials_reach_only_the_mlflow_stages(dags, monkeypatch):
+    """With MLflow's basic auth on, the stack hands the stages' credentials to the tasks
+    that talk to MLflow, under MLflow's own variable names."""
+    import common
+
+    monkeypatch.setenv("ML_TASK_MLFLOW_TRACKING_USERNAME", "stages")
+    monkeypatch.setenv("ML_TASK_MLFLOW_TRACKING_PASSWORD", "s3cret")
+    assert common.mlflow_credentials() == {
+        "MLFLOW_TRACKING_USERNAME": "stages",
+        "MLFLOW_TRACKING_PASSWORD": "s3cret",
+    }
+    task = common.stage_task("promote", ["--help"])
+    assert task._private_environment == common.mlflow_credentials()
+    assert "private_environment" not in task.template_fields
+    assert "MLFLOW_TRACKING_PASSWORD" not in task.environment
+    assert common.stage_task("split", ["--help"])._private_environment == {}
+    monkeypatch.delenv("ML_TASK_MLFLOW_TRACKING_PASSWORD")
+    monkeypatch.delenv("ML_TASK_MLFLOW_TRACKING_USERNAME")
+    assert common.mlflow_credentials() == {}
 
 
 def test_another_date_gives_other_paths(dags, render):

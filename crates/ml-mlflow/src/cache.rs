@@ -9,6 +9,14 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::uri::ModelUri;
 
+/// Variable naming the model cache directory (`ml-predict`, `ml-promote`).
+pub const MODEL_CACHE_ENV: &str = "ML_MODEL_CACHE";
+
+/// The cache directory when none is configured: `TMPDIR/ml-model-cache`.
+pub fn default_model_cache() -> PathBuf {
+    std::env::temp_dir().join("ml-model-cache")
+}
+
 /// Marker written last into a complete cache entry.
 const COMPLETE: &str = ".complete";
 

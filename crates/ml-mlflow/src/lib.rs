@@ -26,17 +26,22 @@ mod encode;
 mod error;
 mod record;
 pub mod testing;
+mod tracking;
 mod uri;
 
 pub use api::{
     now_millis, AliasEntry, Experiment, FileInfo, Metric, ModelVersion, Param, RegisteredModel,
     Run, RunData, RunInfo, RunStatus, Tag,
 };
-pub use cache::FetchedModel;
+pub use cache::{default_model_cache, FetchedModel, MODEL_CACHE_ENV};
 pub use client::{
     Client, RetryPolicy, PASSWORD_ENV, REQUEST_TIMEOUT_ENV, RETRY_BUDGET_ENV, TRACKING_URI_ENV,
     USERNAME_ENV,
 };
 pub use error::{Error, Result};
 pub use record::{RunRecord, RUN_RECORD_FILE, RUN_RECORD_FORMAT};
+pub use tracking::{
+    descriptor, TrainingRun, DEFAULT_EXPERIMENT, DESCRIPTOR_FILE, EXPERIMENT_ENV, FLAVOR,
+    MODEL_ARTIFACT_PATH,
+};
 pub use uri::ModelUri;

@@ -2,7 +2,10 @@
 //! this crate and of the stages that use it), so they share one way to find the server and
 //! to name what they create.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::{Client, RunRecord, TrainingRun};
 
 /// The address of the test server that `scripts/mlflow-test-server.sh` exports as
 /// `MLFLOW_TEST_URI`. Panics with how to run the tests when it is not set: these tests never
@@ -29,4 +32,21 @@ pub fn unique_name(prefix: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Logs the model directory `dir` (its `model.bin`) the way ml-train does, in `experiment`,
+/// and returns the run record it wrote into `dir`: the starting point of ml-validate,
+/// ml-promote and registry tests.
+pub fn log_model_dir(client: &Client, experiment: &str, dir: &Path) -> RunRecord {
+    client
+        .log_training(&TrainingRun {
+            experiment,
+            run_name: "train",
+            params: &[],
+            metrics: &[],
+            tags: &[],
+            model_dir: dir,
+            files: &["model.bin"],
+        })
+        .expect("the test model is logged to MLflow")
 }

@@ -3,11 +3,12 @@
 //! in input order). Memory is bounded by the batch size, not the file size; the output
 //! appears under its final name only once every row is scored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ml_cli::Progress;
 use ml_data::io::{feature_batches, PredictionWriter};
+use ml_mlflow::{Client, ModelUri};
 use ml_model::metrics::decide;
 use ml_model::Model;
 
@@ -33,6 +34,47 @@ pub struct Predicted {
     pub rows: usize,
     pub positives: usize,
     pub output: PathBuf,
+}
+
+/// The local model directory for `--model`: a directory as given, or for a registry URI
+/// (`models:/NAME@ALIAS`, `models:/NAME/VERSION`) the version it resolves to, downloaded
+/// into `cache_dir` once per version. Says in the log which version will score the data.
+pub fn resolve_model(
+    spec: &str,
+    client: Option<&Client>,
+    cache_dir: &Path,
+    progress: &Progress,
+) -> anyhow::Result<PathBuf> {
+    if !ModelUri::is_model_uri(spec) {
+        return Ok(PathBuf::from(spec));
+    }
+    let uri: ModelUri = spec.parse()?;
+    let client = client.with_context(|| {
+        format!(
+            "--model {spec}: a registry model needs MLFLOW_TRACKING_URI (the MLflow server to ask)"
+        )
+    })?;
+    let fetched = client
+        .fetch_model(&uri, cache_dir)
+        .with_context(|| format!("--model {spec}: cannot fetch the model"))?;
+    let v = &fetched.version;
+    progress.log(format_args!(
+        "{spec} is {} version {} (run {}), {} {}",
+        v.name,
+        v.version,
+        if v.run_id.is_empty() {
+            "unknown"
+        } else {
+            &v.run_id
+        },
+        if fetched.from_cache {
+            "cached in"
+        } else {
+            "downloaded to"
+        },
+        fetched.dir.display()
+    ));
+    Ok(fetched.dir)
 }
 
 /// Loads the model and scores the input batch by batch.

@@ -6,17 +6,22 @@ use std::process::ExitCode;
 use clap::Parser;
 use ml_predict::PredictConfig;
 
-/// Score RAW_DIR/data.csv with MODEL_DIR/model.bin; write PREDICTIONS_DIR/predictions.csv
-/// (columns prediction, probability; one row per input row, in input order).
+/// Score RAW_DIR/data.csv with a saved model; write PREDICTIONS_DIR/predictions.csv
+/// (columns prediction, probability; one row per input row, in input order). The model is a
+/// directory holding model.bin, or a model of MLflow's registry (models:/NAME@ALIAS or
+/// models:/NAME/VERSION, with MLFLOW_TRACKING_URI set), downloaded once per version.
 #[derive(Debug, Parser)]
 #[command(name = "ml-predict", bin_name = "ml-predict", version)]
 struct Cli {
     /// Directory holding data.csv.
     #[arg(long, value_name = "RAW_DIR")]
     input_dir: PathBuf,
-    /// Directory holding model.bin.
-    #[arg(long, value_name = "MODEL_DIR")]
-    model: PathBuf,
+    /// Directory holding model.bin, or models:/NAME@ALIAS or models:/NAME/VERSION.
+    #[arg(long, value_name = "MODEL_DIR|MODEL_URI")]
+    model: String,
+    /// Where registry models are downloaded, one directory per version [default: TMPDIR/ml-model-cache].
+    #[arg(long, value_name = "DIR", env = ml_mlflow::MODEL_CACHE_ENV)]
+    model_cache: Option<PathBuf>,
     /// Directory to write predictions.csv to (created if missing).
     #[arg(long, value_name = "PREDICTIONS_DIR")]
     output_dir: PathBuf,
@@ -33,9 +38,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.batch_rows == 0 {
         anyhow::bail!("--batch-rows must be at least 1");
     }
+    let client = ml_mlflow::Client::from_env()?;
+    let cache = cli
+        .model_cache
+        .unwrap_or_else(ml_mlflow::default_model_cache);
+    let model_dir = ml_predict::resolve_model(&cli.model, client.as_ref(), &cache, &progress)?;
     let config = PredictConfig {
         input_dir: cli.input_dir,
-        model_dir: cli.model,
+        model_dir,
         output_dir: cli.output_dir,
         batch_rows: cli.batch_rows,
     };

@@ -32,7 +32,7 @@ struct Cli {
     #[arg(long, value_name = "URL", env = ml_mlflow::TRACKING_URI_ENV)]
     tracking_uri: String,
     /// Where registry models are downloaded, one directory per version [default: TMPDIR/ml-model-cache].
-    #[arg(long, value_name = "DIR", env = "ML_MODEL_CACHE")]
+    #[arg(long, value_name = "DIR", env = ml_mlflow::MODEL_CACHE_ENV)]
     model_cache: Option<PathBuf>,
     /// Print no progress lines on stderr.
     #[arg(long, short)]
@@ -67,7 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         min_improvement: cli.min_improvement,
         model_cache: cli
             .model_cache
-            .unwrap_or_else(|| std::env::temp_dir().join("ml-model-cache")),
+            .unwrap_or_else(ml_mlflow::default_model_cache),
     };
     let decision = ml_promote::run(&client, &config, &progress)?;
     print!("{}", ml_promote::render(&decision));

@@ -1,11 +1,13 @@
 //! The training stage: reads `PROCESSED_DIR/train.csv`, fits the feature pipeline and a
-//! classifier, and writes `MODEL_DIR/model.bin` and `MODEL_DIR/params.json`, each atomically.
-//! Nothing is written unless training succeeded.
+//! classifier, and writes `MODEL_DIR/model.bin`, `MODEL_DIR/params.json` and the `MLmodel`
+//! descriptor, each atomically. Nothing is written unless training succeeded. With an MLflow
+//! client, [`log_to_mlflow`] then logs the run and leaves `mlflow_run.json` for later stages.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ml_cli::Progress;
+use ml_mlflow::{Client, Metric, Param, RunRecord, Tag, TrainingRun};
 use ml_model::{ForestParams, Hyperparameters, LogisticParams, Model, ModelKind};
 
 /// The training split inside the input directory.
@@ -87,7 +89,17 @@ pub struct Trained {
     pub rows: usize,
     pub model_path: PathBuf,
     pub params_path: PathBuf,
+    /// What params.json holds.
+    pub params: serde_json::Value,
+    pub fit_seconds: f64,
 }
+
+/// The model files logged to MLflow, in upload order (the descriptor last).
+pub const MODEL_FILES: [&str; 3] = [
+    ml_model::MODEL_FILE,
+    PARAMS_FILE,
+    ml_mlflow::DESCRIPTOR_FILE,
+];
 
 /// Reads, fits, and writes the model and its parameters.
 pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained> {
@@ -97,7 +109,11 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
         |r: &Result<ml_data::Labeled, _>| r.as_ref().map_or(0, ml_data::Labeled::n_rows),
         || ml_data::io::read_labeled(&train_path),
     )?;
+    // A run record left by an earlier training into this directory would name a run whose
+    // model is not the one about to be written: it goes first.
+    remove_stale_record(&config.output_dir)?;
     let kind = config.hyperparameters.kind();
+    let started = std::time::Instant::now();
     let model = progress
         .step(
             format_args!("fit {kind}"),
@@ -106,13 +122,25 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
         )
         // The reason belongs on the one error line a person (or an alert) reads first.
         .map_err(|e| anyhow::anyhow!("{}: cannot train {kind}: {e}", train_path.display()))?;
+    let fit_seconds = started.elapsed().as_secs_f64();
 
     let params = params_json(config, train.n_rows(), &model);
     let params_text = serde_json::to_string_pretty(&params).context("cannot encode params.json")?;
     let model_path = config.output_dir.join(ml_model::MODEL_FILE);
     let params_path = config.output_dir.join(PARAMS_FILE);
+    let descriptor = ml_mlflow::descriptor(
+        ml_model::MODEL_FILE,
+        "ml-model-bin",
+        ml_model::FORMAT_VERSION,
+        model.kind().as_str(),
+        code_version(),
+    );
     model.save(&model_path)?;
     ml_data::atomic::write_atomic(&params_path, format!("{params_text}\n").as_bytes())?;
+    ml_data::atomic::write_atomic(
+        &config.output_dir.join(ml_mlflow::DESCRIPTOR_FILE),
+        descriptor.as_bytes(),
+    )?;
     progress.log(format_args!(
         "wrote {} and {}",
         model_path.display(),
@@ -123,7 +151,102 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
         rows: train.n_rows(),
         model_path,
         params_path,
+        params,
+        fit_seconds,
     })
+}
+
+fn remove_stale_record(model_dir: &Path) -> anyhow::Result<()> {
+    let path = RunRecord::path(model_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot remove", path.display())),
+    }
+}
+
+/// Logs the trained model to MLflow: a run named after the data date in `experiment`, with
+/// params.json flattened into params, the fit time and row count as metrics, and the model
+/// files below the `model/` artifact directory. Writes `MODEL_DIR/mlflow_run.json` last.
+pub fn log_to_mlflow(
+    client: &Client,
+    experiment: &str,
+    config: &TrainConfig,
+    trained: &Trained,
+    progress: &Progress,
+) -> anyhow::Result<RunRecord> {
+    let params = flatten_params(&trained.params);
+    let run_name = match data_date(&config.input_dir) {
+        Some(date) => format!("train-{date}"),
+        None => "train".to_string(),
+    };
+    let metrics = [
+        Metric::now("train_rows", trained.rows as f64),
+        Metric::now("fit_seconds", trained.fit_seconds),
+    ];
+    let tags = [
+        Tag::new("mlflow.source.name", "ml-train"),
+        Tag::new("mlflow.source.type", "JOB"),
+        Tag::new("code_version", code_version()),
+    ];
+    progress.log(format_args!(
+        "logging run {run_name} to MLflow at {}",
+        client.base_url()
+    ));
+    let record = client.log_training(&TrainingRun {
+        experiment,
+        run_name: &run_name,
+        params: &params,
+        metrics: &metrics,
+        tags: &tags,
+        model_dir: &config.output_dir,
+        files: &MODEL_FILES,
+    })?;
+    progress.log(format_args!(
+        "MLflow run {} in experiment {:?} (id {}); wrote {}",
+        record.run_id,
+        record.experiment_name,
+        record.experiment_id,
+        RunRecord::path(&config.output_dir).display()
+    ));
+    Ok(record)
+}
+
+/// params.json as MLflow params: nested keys joined with `.`, lists joined with `,`, nulls
+/// left out (a default that does not apply).
+pub fn flatten_params(value: &serde_json::Value) -> Vec<Param> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<Param>) {
+        let key = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    walk(&key(k), v, out);
+                }
+            }
+            serde_json::Value::Null => {}
+            serde_json::Value::String(s) => out.push(Param::new(prefix, s)),
+            serde_json::Value::Array(items) => {
+                let text: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                out.push(Param::new(prefix, text.join(",")));
+            }
+            other => out.push(Param::new(prefix, other)),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out
 }
 
 /// The code version recorded with every model: the image build may stamp a git revision in
@@ -163,6 +286,35 @@ pub fn data_date(dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_flatten_to_mlflow_keys() {
+        let value = serde_json::json!({
+            "model": "random-forest",
+            "hyperparameters": { "n_trees": 3, "max_depth": null, "feature_fraction": 0.5 },
+            "rows": { "train": 10 },
+            "features": { "inputs": ["age", "sex"], "model_inputs": 7 },
+            "data_date": null,
+        });
+        let flat: Vec<(String, String)> = flatten_params(&value)
+            .into_iter()
+            .map(|p| (p.key, p.value))
+            .collect();
+        let get = |k: &str| {
+            flat.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("model"), Some("random-forest"));
+        assert_eq!(get("hyperparameters.n_trees"), Some("3"));
+        assert_eq!(get("hyperparameters.feature_fraction"), Some("0.5"));
+        assert_eq!(get("hyperparameters.max_depth"), None);
+        assert_eq!(get("rows.train"), Some("10"));
+        assert_eq!(get("features.inputs"), Some("age,sex"));
+        assert_eq!(get("features.model_inputs"), Some("7"));
+        assert_eq!(get("data_date"), None);
+        assert_eq!(flat.len(), 6);
+    }
 
     #[test]
     fn data_date_only_for_real_calendar_dates() {

@@ -8,7 +8,9 @@ use ml_model::ModelKind;
 use ml_train::{HyperparameterArgs, TrainConfig};
 
 /// Train a heart-disease classifier on PROCESSED_DIR/train.csv; write MODEL_DIR/model.bin
-/// (versioned model file: schema, fitted preprocessing, classifier) and MODEL_DIR/params.json.
+/// (versioned model file: schema, fitted preprocessing, classifier), MODEL_DIR/params.json and
+/// the MLmodel descriptor. When MLFLOW_TRACKING_URI is set, also log a run to MLflow (params,
+/// model files) and write MODEL_DIR/mlflow_run.json for ml-validate and ml-promote.
 #[derive(Debug, Parser)]
 #[command(name = "ml-train", bin_name = "ml-train", version)]
 struct Cli {
@@ -45,6 +47,9 @@ struct Cli {
     /// Random forest: seed of the bootstrap and feature sampling [default: 42]
     #[arg(long)]
     seed: Option<u64>,
+    /// MLflow experiment of the run (only with MLFLOW_TRACKING_URI set).
+    #[arg(long, value_name = "NAME", env = ml_mlflow::EXPERIMENT_ENV, default_value = ml_mlflow::DEFAULT_EXPERIMENT)]
+    experiment: String,
     /// Print no progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -82,7 +87,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         output_dir: cli.output_dir,
     };
     let progress = ml_cli::Progress::new("ml-train").quiet(cli.quiet);
-    ml_train::run(&config, &progress)?;
+    // A bad MLFLOW_* setting is reported before minutes of training, not after.
+    let client = ml_mlflow::Client::from_env()?;
+    let trained = ml_train::run(&config, &progress)?;
+    if let Some(client) = client {
+        ml_train::log_to_mlflow(&client, &cli.experiment, &config, &trained, &progress)?;
+    }
     Ok(())
 }
 

@@ -54,6 +54,7 @@ fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
     }
     assert!(!c.output.join("model.bin").exists());
     assert!(!c.output.join("params.json").exists());
+    assert!(!c.output.join("MLmodel").exists());
 }
 
 fn params(dir: &Path) -> serde_json::Value {
@@ -76,13 +77,13 @@ fn trains_logistic_regression_and_writes_model_and_params() {
     assert_eq!(p["data_date"], "2026-01-05");
     assert_eq!(p["format_version"], 1);
     assert!(p["code_version"].is_string());
-    // Only the two outputs, no temporary leftovers.
+    // Only the three outputs (model, params, MLmodel descriptor), no temporary leftovers.
     let mut names: Vec<_> = std::fs::read_dir(&c.output)
         .expect("dir")
         .map(|e| e.expect("entry").file_name())
         .collect();
     names.sort();
-    assert_eq!(names, ["model.bin", "params.json"]);
+    assert_eq!(names, ["MLmodel", "model.bin", "params.json"]);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ml_cli::Progress;
+use ml_mlflow::{Client, Metric, RunRecord, RunStatus};
 use ml_model::{Metrics, Model};
 
 /// The validation split inside the input directory.
@@ -51,6 +52,83 @@ pub fn run(input_dir: &Path, model_dir: &Path, progress: &Progress) -> anyhow::R
 }
 
 /// The metrics as aligned `name value` lines, for people reading a log.
+/// Validation with the MLflow side: when the model directory has a run record (ml-train logged
+/// it) and `client` is set, the metrics and metrics.json go to that run and it is closed
+/// FINISHED; if validation fails, the run is marked FAILED and the error is returned.
+pub fn run_tracked(
+    input_dir: &Path,
+    model_dir: &Path,
+    client: Option<&Client>,
+    progress: &Progress,
+) -> anyhow::Result<Validated> {
+    let record = RunRecord::read(model_dir)?;
+    let tracked = match (client, record) {
+        (Some(client), Some(record)) => Some((client, record)),
+        (Some(_), None) => {
+            progress.log(format_args!(
+                "{} has no {}: the model was not logged to MLflow, metrics stay local",
+                model_dir.display(),
+                ml_mlflow::RUN_RECORD_FILE
+            ));
+            None
+        }
+        (None, Some(record)) => {
+            progress.log(format_args!(
+                "MLFLOW_TRACKING_URI is not set: run {} is left open",
+                record.run_id
+            ));
+            None
+        }
+        (None, None) => None,
+    };
+    let validated = run(input_dir, model_dir, progress);
+    let Some((client, record)) = tracked else {
+        return validated;
+    };
+    match validated {
+        Ok(validated) => {
+            client.close_run(
+                &record,
+                &mlflow_metrics(&validated.metrics),
+                model_dir,
+                &[METRICS_FILE],
+                RunStatus::Finished,
+            )?;
+            progress.log(format_args!(
+                "logged the metrics to MLflow run {} and marked it FINISHED",
+                record.run_id
+            ));
+            Ok(validated)
+        }
+        Err(err) => {
+            match client.set_run_status(&record.run_id, RunStatus::Failed) {
+                Ok(_) => progress.log(format_args!("marked MLflow run {} FAILED", record.run_id)),
+                Err(e) => progress.log(format_args!(
+                    "could not mark MLflow run {} FAILED: {e}",
+                    record.run_id
+                )),
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The metrics as MLflow metrics; an undefined ROC AUC (one class) is left out.
+pub fn mlflow_metrics(metrics: &Metrics) -> Vec<Metric> {
+    let mut out = vec![
+        Metric::now("accuracy", metrics.accuracy),
+        Metric::now("precision", metrics.precision),
+        Metric::now("recall", metrics.recall),
+        Metric::now("f1", metrics.f1),
+        Metric::now("log_loss", metrics.log_loss),
+        Metric::now("n_val", metrics.n_val as f64),
+    ];
+    if let Some(auc) = metrics.roc_auc {
+        out.push(Metric::now("roc_auc", auc));
+    }
+    out
+}
+
 pub fn render(metrics: &Metrics) -> String {
     let auc = metrics.roc_auc.map_or_else(
         || "undefined (one class)".to_string(),

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Evaluate MODEL_DIR/model.bin on PROCESSED_DIR/val.csv; write MODEL_DIR/metrics.json
-/// (accuracy, precision, recall, f1, roc_auc, log_loss, n_val) and print the metrics.
+/// (accuracy, precision, recall, f1, roc_auc, log_loss, n_val) and print the metrics. When
+/// MLFLOW_TRACKING_URI is set and MODEL_DIR has mlflow_run.json (ml-train logged the model),
+/// the metrics are logged to that run, which is then marked FINISHED (FAILED on error).
 #[derive(Debug, Parser)]
 #[command(name = "ml-validate", bin_name = "ml-validate", version)]
 struct Cli {
@@ -23,7 +25,9 @@ struct Cli {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = ml_cli::Progress::new("ml-validate").quiet(cli.quiet);
-    let done = ml_validate::run(&cli.input_dir, &cli.model_dir, &progress)?;
+    let client = ml_mlflow::Client::from_env()?;
+    let done =
+        ml_validate::run_tracked(&cli.input_dir, &cli.model_dir, client.as_ref(), &progress)?;
     print!("{}", ml_validate::render(&done.metrics));
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use ml_data::Labeled;
-use ml_mlflow::{Client, RunRecord, RUN_RECORD_FORMAT};
+use ml_mlflow::{Client, RunRecord};
 use ml_model::{Hyperparameters, LogisticParams, Model};
 
 pub fn bin() -> Command {
@@ -56,26 +56,5 @@ pub fn write_model(dir: &Path, quality: Quality) {
 /// record in `dir`.
 pub fn logged_model(client: &Client, experiment: &str, dir: &Path, quality: Quality) -> RunRecord {
     write_model(dir, quality);
-    let experiment = client.ensure_experiment(experiment).expect("experiment");
-    let run = client
-        .create_run(&experiment.experiment_id, Some("train"), &[])
-        .expect("run");
-    client
-        .upload_file(
-            &run.info.artifact_uri,
-            "model/model.bin",
-            &dir.join(ml_model::MODEL_FILE),
-        )
-        .expect("model uploaded");
-    let record = RunRecord {
-        format: RUN_RECORD_FORMAT,
-        tracking_uri: client.base_url().to_string(),
-        experiment_id: experiment.experiment_id,
-        experiment_name: experiment.name,
-        run_id: run.info.run_id,
-        artifact_uri: run.info.artifact_uri,
-        model_artifact_path: "model".to_string(),
-    };
-    record.write(dir).expect("record written");
-    record
+    ml_mlflow::testing::log_model_dir(client, experiment, dir)
 }
