@@ -13,18 +13,16 @@ Runs after test_e2e.py (file order) on the same session stack, but needs nothing
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import REPO, Stack
+from alert_channel import Receiver, apprise_connection, running_receiver
+from conftest import Stack
 from pipeline_runs import (
     DAG_IDS,
     RUN_TIMEOUT,
@@ -36,70 +34,12 @@ from pipeline_runs import (
 MODEL_DAY = training_day()
 # A day no other test generates data for: its data.csv is the corrupted copy.
 CORRUPT_DAY = date(2026, 1, 6)
-RECEIVER_ALIAS = "alert-receiver"
-RECEIVER_PORT = 8000
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], check=check, capture_output=True, text=True, timeout=120
-    )
-
-
-def stack_network(stack: Stack) -> str:
-    """The network the Airflow services share (compose's default network of the project)."""
-    [container] = stack.compose("ps", "-q", "airflow-scheduler").stdout.split()
-    networks = json.loads(
-        docker(
-            "inspect", "-f", "{{ json .NetworkSettings.Networks }}", container
-        ).stdout
-    )
-    [name] = [n for n in networks if n.endswith("_default")]
-    return name
-
-
-class Receiver:
-    def __init__(self, container: str) -> None:
-        self.container = container
-
-    def alerts(self) -> list[dict]:
-        out = docker("logs", self.container).stdout
-        return [
-            json.loads(line.removeprefix("ALERT "))
-            for line in out.splitlines()
-            if line.startswith("ALERT ")
-        ]
 
 
 @pytest.fixture(scope="module")
 def receiver(stack: Stack) -> Iterator[Receiver]:
-    name = f"{stack.project}-alert-receiver-{uuid.uuid4().hex[:6]}"
-    script = REPO / "tests" / "system" / "alert_receiver.py"
-    docker(
-        "run",
-        "--detach",
-        "--pull=never",
-        f"--name={name}",
-        f"--network={stack_network(stack)}",
-        f"--network-alias={RECEIVER_ALIAS}",
-        "--user=65534:65534",
-        "--read-only",
-        "--cap-drop=ALL",
-        f"--volume={script}:/srv/alert_receiver.py:ro",
-        "--entrypoint=python3",
-        f"ml-python:{stack.image_tag}",
-        "-u",
-        "/srv/alert_receiver.py",
-        str(RECEIVER_PORT),
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while "listening" not in docker("logs", name).stdout:
-            assert time.monotonic() < deadline, docker("logs", name, check=False).stderr
-            time.sleep(0.5)
-        yield Receiver(name)
-    finally:
-        docker("rm", "--force", name, check=False)
+    with running_receiver(stack) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -111,22 +51,9 @@ def airflow(stack: Stack) -> AirflowClient:
 
 @pytest.fixture(scope="module")
 def apprise_channel(airflow: AirflowClient, receiver: Receiver) -> Iterator[None]:
-    """The alert_apprise connection, pointing at the receiver. Created through the REST API
-    (stored in the metadata database) so the running stack need not restart; the unit tests
-    cover the AIRFLOW_CONN_* form, which Airflow looks up first."""
-    connection = {
-        "connection_id": "alert_apprise",
-        "conn_type": "apprise",
-        "extra": json.dumps(
-            {"config": {"path": f"json://{RECEIVER_ALIAS}:{RECEIVER_PORT}/alerts"}}
-        ),
-    }
-    airflow.request("DELETE", "/connections/alert_apprise", ok=(204, 404))
-    airflow.request("POST", "/connections", connection)
-    try:
+    """The alert_apprise connection, pointing at the receiver (alert_channel.py)."""
+    with apprise_connection(airflow):
         yield
-    finally:
-        airflow.request("DELETE", "/connections/alert_apprise", ok=(204, 404))
 
 
 def corrupt_copy(source: Path, target: Path) -> None:
