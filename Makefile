@@ -54,7 +54,7 @@ pipeline-local: build ## run generate -> preprocess -> split -> train -> validat
 ## ---- tests ------------------------------------------------------------------
 
 .PHONY: test
-test: lint test-rust test-mlflow test-dags test-system ## every test (what CI runs)
+test: lint test-rust test-mlflow test-dags test-system drills ## every test (what CI runs)
 
 .PHONY: browser
 browser: ## headless Chromium + chromedriver from Debian's packages (screenshot test)
@@ -92,6 +92,10 @@ test-stack: venv images ## the compose stack alone: health, login, secrets, stag
 .PHONY: test-system
 test-system: venv images browser ## the real compose stack: health, login, stage images, DAGs end to end, alerts, screenshots
 	$(VENV)/bin/pytest -q -s tests/system
+
+.PHONY: drills
+drills: venv images ## fault drills on one real stack: kills, restarts, bad data, determinism, a 30-day backfill
+	$(VENV)/bin/pytest -q -s tests/drills
 
 .PHONY: lock
 lock: venv ## re-lock the Python packages of the Airflow and MLflow images
