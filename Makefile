@@ -23,6 +23,11 @@ up: preflight images ## build binaries and images, start the stack, run the pipe
 	scripts/stack.sh up
 	python3 scripts/run_pipeline.py
 
+.PHONY: up-celery
+up-celery: preflight images ## like up, on the CeleryExecutor with Redis and two workers (profile celery)
+	ML_STACK_PROFILE=celery scripts/stack.sh up
+	python3 scripts/run_pipeline.py
+
 .PHONY: preflight
 preflight: ## check docker, compose, cargo, disk and ports before a long build
 	scripts/preflight.sh
@@ -97,6 +102,10 @@ test-system: venv images browser ## the real compose stack: health, login, stage
 drills: venv images ## fault drills on one real stack: kills, restarts, bad data, determinism, a 30-day backfill
 	$(VENV)/bin/pytest -q -s tests/drills
 
+.PHONY: test-celery
+test-celery: venv images ## the pipeline on the celery profile, tasks spread over both workers (part of test-system)
+	$(VENV)/bin/pytest -q -s tests/system/test_celery.py
+
 .PHONY: lock
 lock: venv ## re-lock the Python packages of the Airflow and MLflow images
 	scripts/images.sh lock
@@ -106,6 +115,10 @@ lock: venv ## re-lock the Python packages of the Airflow and MLflow images
 .PHONY: bench
 bench: build ## rows/s and peak memory of every stage on large inputs
 	scripts/bench.sh
+
+.PHONY: bench-orchestration
+bench-orchestration: venv images ## per-task overhead, 30-day backfill wall time, idle memory: LocalExecutor vs Celery
+	$(PY) scripts/bench_orchestration.py
 
 .PHONY: compare
 compare: venv ## our logistic regression vs scikit-learn's on the same split of DATE (run pipeline-local first)

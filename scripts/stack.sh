@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the compose stack (docker-compose.yml): Airflow, Postgres, MLflow.
+# Runs the compose stack (docker-compose.yml): Airflow, Postgres, MLflow; with the profile
+# celery also Redis and two Celery workers.
 #
 #   scripts/stack.sh env     write .env with generated secrets (first run only; later runs
 #                            add variables that are missing and keep the rest)
@@ -12,6 +13,10 @@
 #
 # Settings (environment):
 #   ML_STACK_PROJECT  compose project name (default mlpipeline)
+#   ML_STACK_PROFILE  empty (LocalExecutor, the default) or celery (CeleryExecutor, Redis,
+#                     two workers). `env` and `up` record it in the env file, so later
+#                     commands act on the same services; without it the file's value holds
+#                     (`ML_STACK_PROFILE= scripts/stack.sh up` goes back to LocalExecutor)
 #   ML_ENV_FILE       the env file (default .env at the repository root)
 #   ML_WAIT_TIMEOUT   seconds `wait` allows (default 300)
 #   ML_SKIP_BUILD=1   `up` does not run scripts/images.sh
@@ -38,8 +43,45 @@ else
   compose_cmd=(docker-compose)
 fi
 
+# The profile: from the environment when set there (even empty), else from the env file.
+stack_profile() {
+  if [ -n "${ML_STACK_PROFILE+set}" ]; then
+    printf '%s\n' "$ML_STACK_PROFILE"
+  elif [ -f "$ENV_FILE" ]; then
+    env_value ML_STACK_PROFILE
+  fi
+}
+
+# The executor goes with the profile: the services of `celery` are useless without the
+# CeleryExecutor, and the LocalExecutor's tasks would never reach them.
+executor_of() {
+  case "$1" in
+    "") echo LocalExecutor ;;
+    celery) echo CeleryExecutor ;;
+    *) die "ML_STACK_PROFILE=$1: unknown profile (empty for LocalExecutor, or celery)" ;;
+  esac
+}
+
 compose() {
-  "${compose_cmd[@]}" --project-name "$PROJECT" --env-file "$ENV_FILE" --file "$root/docker-compose.yml" "$@"
+  local profile executor
+  profile="$(stack_profile)"
+  executor="$(executor_of "$profile")"
+  COMPOSE_PROFILES="$profile" ML_AIRFLOW_EXECUTOR="$executor" \
+    "${compose_cmd[@]}" --project-name "$PROJECT" --env-file "$ENV_FILE" --file "$root/docker-compose.yml" "$@"
+}
+
+# The services `up` starts for the profile. Compose v2 lists only those in
+# `config --services`; docker-compose 1.29 lists every profile's, so the profiles are
+# read from the rendered file instead (a service is active when it has no profiles or
+# names the active one).
+active_services() {
+  compose config | awk -v active="$(stack_profile)" '
+    /^[^ ]/ { in_services = ($0 == "services:"); next }
+    !in_services { next }
+    /^  [^ ]+:$/ { svc = substr($1, 1, length($1) - 1); order[++n] = svc; in_profiles = 0; next }
+    in_profiles && $1 == "-" { if ($2 == active) enabled[svc] = 1; next }
+    /^    [^ ]/ { in_profiles = ($1 == "profiles:"); if (in_profiles) profiled[svc] = 1 }
+    END { for (i = 1; i <= n; i++) if (!profiled[order[i]] || enabled[order[i]]) print order[i] }'
 }
 
 # Random secrets from the kernel, no tools beyond coreutils. Hex keeps them safe in
@@ -96,6 +138,16 @@ cmd_env() {
   ensure AIRFLOW_BASE_URL "${AIRFLOW_BASE_URL:-http://localhost:$(env_value AIRFLOW_PORT)}"
   ensure MLFLOW_PORT "${MLFLOW_PORT:-5000}"
   ensure ML_BIND_ADDRESS "${ML_BIND_ADDRESS:-127.0.0.1}"
+  ensure REDIS_PASSWORD "$(random_hex 24)"
+  if [ -n "${ML_STACK_PROFILE+set}" ]; then
+    executor_of "$ML_STACK_PROFILE" >/dev/null
+    if ! grep -q '^ML_STACK_PROFILE=' "$ENV_FILE"; then
+      ensure ML_STACK_PROFILE "$ML_STACK_PROFILE"
+    elif [ "$(env_value ML_STACK_PROFILE)" != "$ML_STACK_PROFILE" ]; then
+      sed -i "s/^ML_STACK_PROFILE=.*/ML_STACK_PROFILE=$ML_STACK_PROFILE/" "$ENV_FILE"
+      say "$ENV_FILE: ML_STACK_PROFILE=$ML_STACK_PROFILE"
+    fi
+  fi
 
   if [ "${#added[@]}" -gt 0 ]; then
     say "$ENV_FILE: added ${added[*]}"
@@ -129,7 +181,7 @@ service_states() {
 cmd_wait() {
   local deadline=$((SECONDS + WAIT_TIMEOUT)) states pending last=""
   local expected
-  expected="$(compose config --services | sort)"
+  expected="$(active_services | sort)"
   say "waiting for the services of project $PROJECT to be healthy (up to $WAIT_TIMEOUT s)"
   while true; do
     states="$(service_states | sort)"
@@ -172,6 +224,7 @@ print_access() {
   Airflow UI and API  http://$bind:$airflow_port   user $(env_value AIRFLOW_ADMIN_USERNAME), password: AIRFLOW_ADMIN_PASSWORD in $ENV_FILE
   MLflow UI and API   http://$bind:$mlflow_port
   Data directory      $(env_value ML_HOST_DATA_DIR)
+  Executor            $(executor_of "$(stack_profile)")
 
   Stop: scripts/stack.sh down (keeps data)   Remove everything: scripts/stack.sh clean
 EOF
@@ -210,8 +263,9 @@ main() {
     env) cmd_env ;;
     up) cmd_up ;;
     wait) cmd_wait ;;
-    down) compose down --remove-orphans ;;
-    clean) compose down --volumes --remove-orphans ;;
+    # With every profile, so a stack is removed whole whichever profile started it.
+    down) ML_STACK_PROFILE=celery compose down --remove-orphans ;;
+    clean) ML_STACK_PROFILE=celery compose down --volumes --remove-orphans ;;
     ps) compose ps "$@" ;;
     logs) compose logs "$@" ;;
     compose) compose "$@" ;;

@@ -22,6 +22,12 @@ Settings (environment):
 ``ML_IMAGE_TAG``
     tag of the ml-* images (default ``latest``).
 
+The module-scoped fixture ``celery_stack`` is the same stack with the compose profile
+``celery`` (CeleryExecutor, Redis, two workers), under a project and ports of its own
+(``ML_CELERY_STACK_PROJECT``, default ``mlpipeline-test-celery``;
+``ML_TEST_CELERY_AIRFLOW_PORT`` / ``ML_TEST_CELERY_MLFLOW_PORT``, default 18180 / 15100),
+so it can run beside ``stack``; it is removed when its test module is done.
+
 Using it::
 
     def test_dag_run(stack):
@@ -39,6 +45,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +55,8 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "scripts" / "stack.sh"
 PLATFORM_IMAGES = ("ml-postgres", "ml-airflow", "ml-mlflow")
+# Images that only a compose profile uses.
+PROFILE_IMAGES = {"celery": ("ml-redis",)}
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,15 @@ class Stack:
     """``uid:gid`` task containers run as; owns ``data_dir``."""
     image_tag: str
     """Tag of the ml-* images."""
+    profile: str = ""
+    """Compose profile: empty (LocalExecutor) or ``celery``."""
 
     def _env(self) -> dict[str, str]:
         return {
             **os.environ,
             "ML_STACK_PROJECT": self.project,
             "ML_ENV_FILE": str(self.env_file),
+            "ML_STACK_PROFILE": self.profile,
         }
 
     def compose(
@@ -185,10 +197,10 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _missing_images(tag: str) -> list[str]:
+def _missing_images(tag: str, profile: str = "") -> list[str]:
     return [
         f"{name}:{tag}"
-        for name in PLATFORM_IMAGES
+        for name in (*PLATFORM_IMAGES, *PROFILE_IMAGES.get(profile, ()))
         if subprocess.run(
             ["docker", "image", "inspect", f"{name}:{tag}"],
             check=False,
@@ -211,15 +223,21 @@ def _wait_for_http(url: str, deadline: float) -> None:
         time.sleep(1)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The compose stack under test; see the module docstring."""
+@contextmanager
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    project: str,
+    airflow_port: str,
+    mlflow_port: str,
+    profile: str = "",
+) -> Iterator[Stack]:
+    """Starts a stack under ``project`` on these host ports with a fresh env file, data
+    directory and task network; yields it once healthy; always removes it whole."""
     if shutil.which("docker") is None:
         pytest.fail("docker is not installed: system tests need a Docker engine")
-    project = os.environ.get("ML_STACK_PROJECT", "mlpipeline-test")
     tag = os.environ.get("ML_IMAGE_TAG", "latest")
     timeout = float(os.environ.get("ML_STACK_TIMEOUT", "300"))
-    missing = _missing_images(tag)
+    missing = _missing_images(tag, profile)
     if missing:
         pytest.fail(
             f"images missing: {', '.join(missing)}; build them with scripts/images.sh"
@@ -232,9 +250,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "ML_STACK_PROJECT": project,
         "ML_ENV_FILE": str(env_file),
         "ML_DATA_DIR": str(workdir / "data"),
-        "AIRFLOW_PORT": os.environ.get("ML_TEST_AIRFLOW_PORT", "18080"),
-        "MLFLOW_PORT": os.environ.get("ML_TEST_MLFLOW_PORT", "15000"),
+        "AIRFLOW_PORT": airflow_port,
+        "MLFLOW_PORT": mlflow_port,
         "ML_BIND_ADDRESS": "127.0.0.1",
+        "ML_STACK_PROFILE": profile,
         "ML_TASK_NETWORK": f"{project}-tasks",
         "ML_IMAGE_TAG": tag,
     }
@@ -251,6 +270,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         task_network=values["ML_TASK_NETWORK"],
         task_user=values["ML_TASK_USER"],
         image_tag=values["ML_IMAGE_TAG"],
+        profile=profile,
     )
 
     # Leftovers of an interrupted earlier session would hold the ports and network.
@@ -271,6 +291,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"--- compose logs of {project} (start failed) ---\n{logs.stdout}{logs.stderr}"
             )
         stack.compose("down", "--volumes", "--remove-orphans", check=False)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The compose stack under test (LocalExecutor); see the module docstring."""
+    with running_stack(
+        tmp_path_factory,
+        os.environ.get("ML_STACK_PROJECT", "mlpipeline-test"),
+        os.environ.get("ML_TEST_AIRFLOW_PORT", "18080"),
+        os.environ.get("ML_TEST_MLFLOW_PORT", "15000"),
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def celery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack with the compose profile celery; see the module docstring."""
+    with running_stack(
+        tmp_path_factory,
+        os.environ.get("ML_CELERY_STACK_PROJECT", "mlpipeline-test-celery"),
+        os.environ.get("ML_TEST_CELERY_AIRFLOW_PORT", "18180"),
+        os.environ.get("ML_TEST_CELERY_MLFLOW_PORT", "15100"),
+        profile="celery",
+    ) as running:
+        yield running
 
 
 def pytest_configure(config: pytest.Config) -> None:
