@@ -49,7 +49,11 @@ __all__ = ["REPO", "Stack", "airflow", "stack"]
 
 @pytest.fixture(scope="session")
 def airflow(stack: Stack) -> AirflowClient:
-    client = AirflowClient(stack.airflow_url, stack.username, stack.password)
+    # A generous timeout per call: the drills load the machine, and restart the services
+    # the API server depends on.
+    client = AirflowClient(
+        stack.airflow_url, stack.username, stack.password, timeout=120
+    )
     client.wait_for_dags(DAG_IDS)
     return client
 

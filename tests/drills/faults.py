@@ -273,6 +273,8 @@ class ContainerTrap:
         self.container: str | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self.paused = False
+        self.pause_error = ""
         self._events = self.client.events(
             decode=True,
             filters={
@@ -314,9 +316,21 @@ class ContainerTrap:
                     self._set_cpus(container, 0.01)
                     self.container = container
             elif action == "start" and container == self.container:
-                self.client.api.pause(container)
+                self.paused = self._pause(container)
                 self._ready.set()
                 return
+
+    def _pause(self, container: str) -> bool:
+        """Pauses the container; the daemon can refuse while the start is settling, and
+        then the 1% throttle alone holds it (seconds for what takes milliseconds)."""
+        for _ in range(10):
+            try:
+                self.client.api.pause(container)
+                return True
+            except docker_sdk.errors.APIError as err:
+                self.pause_error = str(err.explanation or err)
+                time.sleep(0.05)
+        return False
 
     def wait(self, timeout: float) -> str:
         """The container, once started and paused."""
@@ -328,11 +342,17 @@ class ContainerTrap:
         assert self.container is not None
         return self.container
 
-    def kill(self) -> None:
-        """SIGKILLs the held container (unpaused first: a frozen process gets no signal)."""
+    def kill(self) -> int | None:
+        """SIGKILLs the held container (unpaused first: a frozen process gets no signal);
+        its exit status, unless the operator has removed it already."""
         assert self.container is not None
-        self.client.api.unpause(self.container)
+        if self.paused:
+            self.client.api.unpause(self.container)
         self.client.api.kill(self.container)
+        try:
+            return self.client.api.wait(self.container, timeout=30)["StatusCode"]
+        except docker_sdk.errors.NotFound:
+            return None  # the operator saw it die and removed it first
 
     def release(self) -> None:
         """Lets the held container run on at full speed (if it still exists)."""
@@ -340,7 +360,8 @@ class ContainerTrap:
             return
         try:
             self._set_cpus(self.container, 1.0)
-            self.client.api.unpause(self.container)
+            if self.paused:
+                self.client.api.unpause(self.container)
         except docker_sdk.errors.APIError:
             pass
 

@@ -110,13 +110,16 @@ def backfill(airflow: AirflowClient) -> dict:
         },
     )
     airflow.set_paused("generate_data", False)
-    runs = {day: airflow.find_run("generate_data", day) for day in DAYS}
-    missing = [day for day, run in runs.items() if run is None]
+    listed = airflow.request(
+        "GET", "/dags/generate_data/dagRuns", params={"limit": 100}
+    )["dag_runs"]
+    runs = {date.fromisoformat(run["logical_date"][:10]): run for run in listed}
+    missing = [day for day in DAYS if day not in runs]
     assert not missing, f"the backfill made no run for {missing}"
     return {
         "id": created["id"],
         "started": started,
-        "runs": {day: run["dag_run_id"] for day, run in runs.items()},
+        "runs": {day: runs[day]["dag_run_id"] for day in DAYS},
     }
 
 
@@ -332,11 +335,14 @@ def test_task_container_killed_mid_run(
             container = trap.wait(TRAP_TIMEOUT)
         info = wait_running(container)
         try_killed = int(info["Config"]["Labels"]["ml.pipeline.try_number"])
-        trap.kill()
-        killed = inspect(container)
-        assert killed is not None and killed["State"]["ExitCode"] == 137, killed
-        d.observe(f"killed try {try_killed} while running (exit 137)")
+        status = trap.kill()
+        d.observe(held(trap))
+        assert status in (137, None), status
         run = finished_ok(airflow, "train_model", run_id)
+        # The operator removes the container, failed or not: its log keeps the status.
+        log = airflow.task_log("train_model", run_id, "train", try_killed)
+        assert "'StatusCode': 137" in log, log[-500:]
+        d.observe(f"try {try_killed} killed: its log says StatusCode 137")
         ti = task_instance(airflow, "train_model", run_id, "train")
         assert ti["try_number"] == try_killed + 1, ti
         d.observe(
@@ -348,6 +354,15 @@ def test_task_container_killed_mid_run(
         differ = compare_outputs(baseline["hashes"], training_outputs(stack, SUNDAY))
         assert not differ, f"differ from the undisturbed run: {differ}"
         d.observe("outputs identical to the undisturbed run; no temporary files")
+
+
+def held(trap: ContainerTrap) -> str:
+    if trap.paused:
+        return "task container held mid-run (throttled, paused at start)"
+    return (
+        "task container held mid-run by the 1% CPU throttle alone "
+        f"(the daemon refused to pause it: {trap.pause_error})"
+    )
 
 
 def check_stage_case(stack: Stack, case: dict) -> list[str]:
@@ -433,13 +448,29 @@ def test_bad_raw_data(
                 )
             )
         bad = {name: p for name, p in problems.items() if p}
-        d.observe(
-            f"stage images: {len(cases) - len(bad)}/{len(cases)} cases rejected clearly "
-            f"with nothing written ({sum(c['predict'] for c in cases)} also by predict); "
-            "control day accepted"
-        )
-        for name, found in bad.items():
-            d.observe(f"{name}: {'; '.join(found)}")
+        for stage in ("preprocess", "predict"):
+            ran = [c["name"] for c in cases if stage == "preprocess" or c["predict"]]
+            failing = {
+                name: found
+                for name in ran
+                for found in problems[name]
+                if found.startswith(f"{stage}:")
+            }
+            d.observe(
+                f"{stage} image: {len(ran) - len(failing)}/{len(ran)} cases exit 1 with "
+                "one `error:` line naming file, row and column, nothing written"
+            )
+            caused_by = [n for n, f in failing.items() if "`Caused by:`" in f]
+            if caused_by:
+                d.observe(
+                    f"{stage}: for {len(caused_by)} of them the `error:` line names only "
+                    f"the directory (e.g. `error: cannot {stage} /data/drills/malformed/"
+                    f"{caused_by[0]}`); file, row and column are on its `Caused by:` line"
+                )
+            for name, found in failing.items():
+                if name not in caused_by:
+                    d.observe(f"{name}: {found}")
+        d.observe("control day accepted")
 
         final = wait_runs(airflow, bad_day_runs["runs"])
         for case, run in final.items():
@@ -480,7 +511,7 @@ def test_bad_raw_data(
         d.observe(
             f"other days: {len(now)} raw files unchanged; no temporary files in predictions"
         )
-        assert not bad, f"cases not rejected clearly: {sorted(bad)}"
+        assert not bad, f"{len(bad)} of {len(cases)} cases not rejected clearly"
 
 
 def wait_service(stack: Stack, service: str, timeout: float = 300) -> None:
@@ -538,6 +569,7 @@ def test_scheduler_killed_mid_training(stack: Stack, airflow: AirflowClient) -> 
             wait_running(container)
             killed_at = time.monotonic()
             docker("kill", scheduler)
+            d.observe(held(trap))
             # The task container is not the scheduler's child: it runs on, now unwatched.
             trap.release()
             time.sleep(10)
