@@ -31,9 +31,10 @@ STAGE_BIN_DIR="${STAGE_BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/$TRIPLE/releas
 VERSION="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
 SOURCE_URL="$(sed -n '/^\[workspace.package\]/,/^\[/s/^repository *= *"\(.*\)"/\1/p' Cargo.toml)"
 LICENSE="$(sed -n '/^\[workspace.package\]/,/^\[/s/^license *= *"\(.*\)"/\1/p' Cargo.toml)"
-# Built after ml-python (the shared Python runtime), in this order. ml-redis is the Celery
+# Built after ml-python (the shared Python runtime), in this order. ml-docker-proxy is the
+# allow-list in front of the Docker socket. ml-redis is the Celery
 # broker of the `celery` compose profile only.
-PLATFORM_IMAGES=(postgres redis airflow mlflow)
+PLATFORM_IMAGES=(postgres redis docker-proxy airflow mlflow)
 STAGE_BUDGET_MB=25
 BUILD_DIR="$root/build"
 LOG_DIR="$BUILD_DIR/logs"

@@ -7,8 +7,10 @@ What it does, in order (every step is idempotent: a second run reuses the runs t
 2. unpauses ``generate_data`` and ``train_model`` and asks for a ``generate_data`` run for
    each day of the stretch and a ``train_model`` run for each Sunday in it. They all start
    at once: the training runs' sensors wait until their day's data has arrived;
-3. sets the Airflow Variable ``model_path`` to the newest trained model;
-4. unpauses ``predict`` and asks for a run for each day, scoring it with that model;
+3. reports each training run's promotion decision (``train_model``'s ``promote`` task
+   registers every model in MLflow and moves the alias ``production`` when it wins);
+4. unpauses ``predict`` and asks for a run for each day, scoring it with the model the
+   Variable ``model_path`` names: by default ``models:/heart-disease-classifier@production``;
 5. prints a summary and where the files are.
 
 It needs only Python's standard library, so it runs before (or without) the dev venv:
@@ -392,10 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     if report_failures(client, runs):
         return 1
 
-    model = f"/data/models/{sundays[-1].isoformat()}"
-    previous = client.get_variable("model_path")
-    client.set_variable("model_path", model)
-    print(f"pipeline: model_path = {model} (was {previous!r})")
+    for sunday in sundays:
+        decision = data_dir / "models" / sunday.isoformat() / "promotion.json"
+        if decision.exists():
+            d = json.loads(decision.read_text())
+            print(
+                f"pipeline: model of {sunday}: {d['registered_model']} version "
+                f"{d['version']} {d['outcome']} ({d['reason']})"
+            )
+    print(f"pipeline: model_path = {client.get_variable('model_path')}")
 
     print(f"pipeline: predict for {len(days)} days")
     client.set_paused("predict", False)
@@ -407,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = data_dir / "models" / sundays[-1].isoformat() / "metrics.json"
     other = f"/data/models/{sundays[0].isoformat()}"
+    mlflow_port = env.get("MLFLOW_PORT", "5000")
     print(
         f"\npipeline: {len(runs)} runs succeeded in {time.monotonic() - started:.0f} s\n"
         f"  raw data      {data_dir}/raw/<day>/data.csv, target.csv\n"
@@ -416,8 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         f"  predictions   {data_dir}/predictions/<day>/predictions.csv "
         f"({days[0]} .. {days[-1]})\n"
         f"  Airflow UI    {url}  (DAG runs, task logs, Admin > Variables > model_path)\n"
-        f"Switch the production model: set the Variable model_path to another model directory,\n"
-        f"for example {other}, in the UI or with\n"
+        f"  MLflow UI     http://127.0.0.1:{mlflow_port}  (user admin, MLFLOW_ADMIN_PASSWORD "
+        f"in the env file: runs, metrics, the registry)\n"
+        f"Switch the production model: move the alias production in MLflow's registry, or set\n"
+        f"the Variable model_path to a version (models:/heart-disease-classifier/1) or a model\n"
+        f"directory, for example {other}, in the UI or with\n"
         f"  scripts/stack.sh compose exec airflow-scheduler airflow variables set model_path {other}"
     )
     if metrics.exists():

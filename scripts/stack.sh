@@ -5,7 +5,7 @@
 #   scripts/stack.sh env     write .env with generated secrets (first run only; later runs
 #                            add variables that are missing and keep the rest)
 #   scripts/stack.sh up      env + build the images that changed + start + wait until healthy
-#   scripts/stack.sh wait    wait until every service is healthy (and airflow-init is done)
+#   scripts/stack.sh wait    wait until every service is healthy (and the *-init one-shots are done)
 #   scripts/stack.sh down    stop and remove the containers; the data is kept
 #   scripts/stack.sh clean   also remove the volumes (databases, MLflow artifacts, logs);
 #                            the host data directory is left alone
@@ -122,6 +122,9 @@ cmd_env() {
   ensure POSTGRES_PASSWORD "$(random_hex 24)"
   ensure AIRFLOW_DB_PASSWORD "$(random_hex 24)"
   ensure MLFLOW_DB_PASSWORD "$(random_hex 24)"
+  ensure MLFLOW_ADMIN_PASSWORD "$(random_hex 16)"
+  ensure MLFLOW_PIPELINE_PASSWORD "$(random_hex 24)"
+  ensure MLFLOW_SECRET_KEY "$(random_hex 32)"
   ensure AIRFLOW_FERNET_KEY "$(fernet_key)"
   ensure AIRFLOW_JWT_SECRET "$(random_hex 32)"
   ensure AIRFLOW_API_SECRET_KEY "$(random_hex 32)"
@@ -185,9 +188,11 @@ cmd_wait() {
   say "waiting for the services of project $PROJECT to be healthy (up to $WAIT_TIMEOUT s)"
   while true; do
     states="$(service_states | sort)"
-    if grep -q '^airflow-init exited([1-9]' <<<"$states"; then
-      compose logs --no-color --tail=40 airflow-init >&2 || true
-      die "airflow-init failed (logs above)"
+    local failed
+    failed="$(awk '$1 ~ /-init$/ && $2 ~ /^exited\([1-9]/ {print $1}' <<<"$states")"
+    if [ -n "$failed" ]; then
+      for s in $failed; do compose logs --no-color --tail=40 "$s" >&2 || true; done
+      die "$(echo "$failed" | tr '\n' ' ')failed (logs above)"
     fi
     if grep -q ' unhealthy$' <<<"$states"; then
       local bad
@@ -195,9 +200,9 @@ cmd_wait() {
       for s in $bad; do compose logs --no-color --tail=30 "$s" >&2 || true; done
       die "unhealthy: $(echo "$bad" | tr '\n' ' ')(logs above)"
     fi
-    # Done when every service is there, healthy, and airflow-init exited with 0.
+    # Done when every service is there, healthy, and the one-shot *-init services exited 0.
     pending="$(join -a1 <(echo "$expected") <(echo "$states") |
-      awk '!($2 == "healthy" || ($1 == "airflow-init" && $2 == "exited(0)")) {print $1 "=" ($2 == "" ? "missing" : $2)}' |
+      awk '!($2 == "healthy" || ($1 ~ /-init$/ && $2 == "exited(0)")) {print $1 "=" ($2 == "" ? "missing" : $2)}' |
       tr '\n' ' ')"
     [ -z "$pending" ] && break
     if [ "$pending" != "$last" ]; then

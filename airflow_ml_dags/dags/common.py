@@ -12,6 +12,7 @@ so the DAG files parse the same way in tests, where none of the variables are se
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -46,6 +47,9 @@ DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@production"
 PROMOTION_MODE = "{{ var.value.get('promotion_mode', 'auto') }}"
 # The ROC AUC margin a challenger must beat production by.
 PROMOTION_MIN_IMPROVEMENT = "{{ var.value.get('promotion_min_improvement', '0.002') }}"
+# Extra ml-train arguments, for example `--model random-forest --n-trees 200`: tuning
+# without editing the DAG (see `ml-train --help`). Empty: logistic regression, defaults.
+TRAIN_ARGS = "{{ var.value.get('train_args', '') }}"
 
 # A stage that exits with one of these codes was called wrongly, which no retry can fix, so
 # the task fails at once (and its alert goes out) instead of retrying. The stages (ml-cli)
@@ -69,6 +73,12 @@ DEFAULT_ARGS: dict[str, Any] = {
     # Once a task has failed for good (not on a retry), alert a person (alerts.py).
     "on_failure_callback": on_failure,
 }
+
+
+def docker_url() -> str:
+    """The Docker API the tasks' containers are started through: in the stack the
+    allow-list proxy (``ML_DOCKER_URL=tcp://docker-proxy:2375``), else the local socket."""
+    return os.environ.get("ML_DOCKER_URL") or DOCKER_URL
 
 
 def image_tag() -> str:
@@ -160,11 +170,17 @@ class HardenedDockerOperator(DockerOperator):
     It also refuses to run when a bind mount has no absolute host path (``ML_HOST_DATA_DIR``
     unset), labels each container with the task that started it, and fails without retries
     when a stage exits with a usage error (PERMANENT_EXIT_CODES).
+
+    ``extra_arguments`` (templated) is one string split like a shell would, without a
+    shell, and appended to ``command``: a Variable can carry several flags.
     """
+
+    template_fields = (*DockerOperator.template_fields, "extra_arguments")
 
     def __init__(
         self,
         *,
+        extra_arguments: str = "",
         read_only: bool = True,
         cap_drop: tuple[str, ...] = ("ALL",),
         no_new_privileges: bool = True,
@@ -174,6 +190,7 @@ class HardenedDockerOperator(DockerOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.extra_arguments = extra_arguments
         self.read_only = read_only
         self.cap_drop = list(cap_drop)
         self.no_new_privileges = no_new_privileges
@@ -207,6 +224,14 @@ class HardenedDockerOperator(DockerOperator):
                     f"bind mount for {mount.get('Target')} has no absolute host path ({source!r}); "
                     "set ML_HOST_DATA_DIR to the data directory's absolute path on the Docker host"
                 )
+        try:
+            extra = shlex.split(self.extra_arguments)
+        except ValueError as err:
+            raise AirflowFailException(
+                f"extra arguments {self.extra_arguments!r} cannot be split: {err}"
+            ) from err
+        if extra:
+            self.command = [*self.command, *extra]
         self.labels = {
             **(self.labels or {}),
             "ml.pipeline.dag_id": self.dag_id,
@@ -227,16 +252,22 @@ class HardenedDockerOperator(DockerOperator):
 
 
 def stage_task(
-    stage_name: str, arguments: list[str], *, task_id: str | None = None
+    stage_name: str,
+    arguments: list[str],
+    *,
+    task_id: str | None = None,
+    extra_arguments: str = "",
 ) -> HardenedDockerOperator:
-    """A task that runs one stage binary with ``arguments`` (templated) in its own container."""
+    """A task that runs one stage binary with ``arguments`` (templated) in its own container,
+    followed by the flags in ``extra_arguments`` (templated, split like a shell would)."""
     stage = STAGES[stage_name]
     network = task_network() if stage.needs_mlflow else None
     return HardenedDockerOperator(
         task_id=task_id or stage.name,
         image=stage.image,
         command=arguments,
-        docker_url=DOCKER_URL,
+        extra_arguments=extra_arguments,
+        docker_url=docker_url(),
         mounts=[Mount(target=DATA_DIR, source=host_data_dir(), type="bind")],
         mount_tmp_dir=False,
         auto_remove="success",

@@ -29,6 +29,7 @@ from common import (
     PROMOTION_MODE,
     RAW_DIR,
     START_DATE,
+    TRAIN_ARGS,
     stage_task,
     wait_for_file,
 )
@@ -54,7 +55,9 @@ with DAG(
         "split", ["--input-dir", PROCESSED_DIR, "--output-dir", PROCESSED_DIR]
     )
     train = stage_task(
-        "train", ["--input-dir", PROCESSED_DIR, "--output-dir", MODEL_DIR]
+        "train",
+        ["--input-dir", PROCESSED_DIR, "--output-dir", MODEL_DIR],
+        extra_arguments=TRAIN_ARGS,
     )
     validate = stage_task(
         "validate", ["--input-dir", PROCESSED_DIR, "--model-dir", MODEL_DIR]

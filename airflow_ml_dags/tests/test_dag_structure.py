@@ -118,7 +118,7 @@ def test_container_settings(dags, stage):
     ]
     assert task.mount_tmp_dir is False
     assert task.auto_remove == "success"
-    assert task.docker_url == "unix://var/run/docker.sock"
+    assert task.docker_url == STACK_ENV["ML_DOCKER_URL"]
     assert task.user == STACK_ENV["ML_TASK_USER"]
     assert task.mem_limit == STAGES[stage].mem_limit
     assert task.execution_timeout == timedelta(minutes=30)

@@ -108,6 +108,18 @@ def test_promotion_settings_come_from_variables_at_run_time(dags, render, monkey
     assert rendered.command[-4:] == ["--mode", "manual", "--min-improvement", "0.05"]
 
 
+def test_train_args_variable_adds_flags_at_run_time(dags, render, monkeypatch):
+    """The Variable train_args (split like a shell would) is appended to ml-train's command
+    when the task runs; unset, the command is the plain one."""
+    task = dags["train_model"].get_task("train")
+    rendered, _ = render(task)
+    assert rendered.extra_arguments == ""
+    monkeypatch.setenv("AIRFLOW_VAR_TRAIN_ARGS", "--model random-forest --n-trees 3")
+    rendered, _ = render(task)
+    assert rendered.extra_arguments == "--model random-forest --n-trees 3"
+    assert task.extra_arguments == "{{ var.value.get('train_args', '') }}"
+
+
 def test_mlflow_credentials_reach_only_the_mlflow_stages(dags, monkeypatch):
     """With MLflow's basic auth on, the stack hands the stages' credentials to the tasks
     that talk to MLflow, under MLflow's own variable names."""

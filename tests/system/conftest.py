@@ -134,6 +134,15 @@ class Stack:
         session.headers["Authorization"] = f"Bearer {self.airflow_token()}"
         return session
 
+    def mlflow_api(self, user: str = "admin") -> requests.Session:
+        """A session for MLflow's REST API and UI, signed in to MLflow's basic-auth app as
+        ``admin`` or as ``pipeline`` (the stages' account), with the generated passwords."""
+        secrets = _read_env_file(self.env_file)
+        key = {"admin": "MLFLOW_ADMIN_PASSWORD", "pipeline": "MLFLOW_PIPELINE_PASSWORD"}
+        session = requests.Session()
+        session.auth = (user, secrets[key[user]])
+        return session
+
     def run_stage(
         self,
         stage: str,

@@ -48,6 +48,7 @@ TASKS = {
         "split",
         "train",
         "validate",
+        "promote",
     },
     "predict": {"wait_for_data", "predict"},
 }
@@ -113,6 +114,37 @@ def run_all(airflow: AirflowClient, wanted: list[tuple[str, date]]) -> dict:
     return wait_all(airflow, ask(airflow, wanted))
 
 
+REGISTERED = "heart-disease-classifier"
+PRODUCTION_URI = f"models:/{REGISTERED}@production"
+ALIAS = {"name": REGISTERED, "alias": "production"}
+
+
+def mlflow(stack: Stack, method: str, endpoint: str, **params: object) -> dict:
+    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``) on the stack."""
+    response = stack.mlflow_api().request(
+        method,
+        f"{stack.mlflow_url}/api/2.0/mlflow/{endpoint}",
+        **({"params": params} if method == "GET" else {"json": params}),
+        timeout=30,
+    )
+    assert response.ok, f"{method} {endpoint}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def train_week(airflow: AirflowClient, day: date) -> dict:
+    """Data for ``day`` and a successful train_model run for it; the promotion decision."""
+    runs = run_all(airflow, [("generate_data", day)])
+    runs.update(run_all(airflow, [("train_model", day)]))
+    for (dag_id, _), run in runs.items():
+        assert run["state"] == "success", f"{dag_id} {day}: {run['state']}"
+    promotion = airflow.task_log(
+        "train_model", runs[("train_model", day)]["dag_run_id"], "promote", 1
+    )
+    decision = [line for line in promotion.splitlines() if "outcome" in line]
+    log_step(f"train_model {day}: {decision[-1].strip() if decision else '?'}")
+    return runs[("train_model", day)]
+
+
 def assert_all_tasks_succeeded(airflow: AirflowClient, dag_id: str, run: dict) -> None:
     instances = airflow.task_instances(dag_id, run["dag_run_id"])
     states = {ti["task_id"]: ti["state"] for ti in instances}
@@ -162,10 +194,18 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics, "metrics.json is empty"
 
-    # 2. Production = that model; predict a later day.
-    model_path = f"/data/models/{TRAIN_DAY.isoformat()}"
-    airflow.set_variable("model_path", model_path)
-    assert airflow.get_variable("model_path") == model_path
+    # The model went to MLflow, and as the first version it is production.
+    record = json.loads((model_dir / "mlflow_run.json").read_text())
+    promotion = json.loads((model_dir / "promotion.json").read_text())
+    assert promotion["outcome"] == "promoted", promotion
+    assert promotion["run_id"] == record["run_id"]
+    production = mlflow(stack, "GET", "registered-models/alias", **ALIAS)[
+        "model_version"
+    ]
+    assert production["run_id"] == record["run_id"]
+
+    # 2. predict follows the registry's production alias (the Variable's default).
+    assert airflow.get_variable("model_path") == PRODUCTION_URI
     airflow.set_paused("predict", False)
     [predicted] = run_all(airflow, [("predict", PREDICT_DAY)]).values()
     assert predicted["state"] == "success"
@@ -175,7 +215,10 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
         data / "raw" / PREDICT_DAY.isoformat() / "data.csv"
     )
     log = airflow.task_log("predict", predicted["dag_run_id"], "predict", 1)
-    assert model_path in log
+    assert (
+        f"{PRODUCTION_URI} is {REGISTERED} version {production['version']} "
+        f"(run {record['run_id']})" in log
+    ), log[-2000:]
 
     # Orchestration latency: trigger -> first task container running, per generate_data run.
     latencies = []
@@ -196,6 +239,131 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
     else:
         log_step("trigger -> first container start: no container start events found")
     log_step(f"pipeline part took {time.monotonic() - started:.0f} s")
+
+
+WEAK_TRAIN_ARGS = (
+    "--model random-forest --n-trees 1 --max-depth 1 --feature-fraction 0.1"
+)
+
+
+def version_tags(stack: Stack, version: str) -> dict[str, str]:
+    answer = mlflow(
+        stack, "GET", "model-versions/get", name=REGISTERED, version=version
+    )
+    return {t["key"]: t["value"] for t in answer["model_version"].get("tags", [])}
+
+
+def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) -> None:
+    """Two more weekly trainings after the first (production) one, forcing both outcomes:
+    a deliberately weak challenger (one depth-1 tree, set through the Variable train_args)
+    is rejected and production stays; after a person rolls production back to that weak
+    version, a normal model beats it and takes production. predict then scores with the
+    new production version, and MLflow holds every run with its params, metrics and model."""
+    weak_day, good_day = TRAIN_DAY - timedelta(days=7), TRAIN_DAY - timedelta(days=14)
+    first = mlflow(stack, "GET", "registered-models/alias", **ALIAS)["model_version"]
+    airflow.set_paused("train_model", False)
+
+    # A weak challenger is registered as `challenger` and rejected.
+    airflow.set_variable("train_args", WEAK_TRAIN_ARGS)
+    try:
+        train_week(airflow, weak_day)
+    finally:
+        airflow.set_variable("train_args", "")
+    weak = json.loads(
+        (
+            stack.data_dir / "models" / weak_day.isoformat() / "promotion.json"
+        ).read_text()
+    )
+    assert weak["outcome"] == "rejected", weak
+    assert weak["production"]["version"] == first["version"]
+    assert weak["challenger_roc_auc"] < weak["production"]["roc_auc"], weak
+    tags = version_tags(stack, weak["version"])
+    assert tags["promotion.outcome"] == "rejected"
+    assert float(tags["promotion.challenger_roc_auc"]) < float(
+        tags["promotion.production_roc_auc"]
+    )
+    alias = mlflow(stack, "GET", "registered-models/alias", **ALIAS)["model_version"]
+    assert alias["version"] == first["version"], (
+        "a rejected challenger moved production"
+    )
+    challenger = mlflow(
+        stack,
+        "GET",
+        "registered-models/alias",
+        name=REGISTERED,
+        alias="challenger",
+    )["model_version"]
+    assert challenger["version"] == weak["version"]
+
+    # A person rolls production back to the weak version; the next normal model wins.
+    mlflow(
+        stack,
+        "POST",
+        "registered-models/alias",
+        name=REGISTERED,
+        alias="production",
+        version=weak["version"],
+    )
+    train_week(airflow, good_day)
+    good = json.loads(
+        (
+            stack.data_dir / "models" / good_day.isoformat() / "promotion.json"
+        ).read_text()
+    )
+    assert good["outcome"] == "promoted", good
+    assert good["production"]["version"] == weak["version"]
+    assert good["challenger_roc_auc"] > good["production"]["roc_auc"], good
+    alias = mlflow(stack, "GET", "registered-models/alias", **ALIAS)["model_version"]
+    assert alias["version"] == good["version"]
+    assert (
+        version_tags(stack, weak["version"])["promotion.replaced_by"] == good["version"]
+    )
+
+    # predict scores with the new production version.
+    day = DATES[1]
+    [predicted] = run_all(airflow, [("predict", day)]).values()
+    assert predicted["state"] == "success"
+    log = airflow.task_log("predict", predicted["dag_run_id"], "predict", 1)
+    assert f"{PRODUCTION_URI} is {REGISTERED} version {good['version']} " in log, log[
+        -2000:
+    ]
+
+    # MLflow shows every training run, finished, with params, metrics and the model files.
+    experiment = mlflow(
+        stack, "GET", "experiments/get-by-name", experiment_name="heart-disease"
+    )["experiment"]
+    found = mlflow(
+        stack,
+        "POST",
+        "runs/search",
+        experiment_ids=[experiment["experiment_id"]],
+        max_results=100,
+    )["runs"]
+    by_name = {run["info"]["run_name"]: run for run in found}
+    for day, kind in [
+        (TRAIN_DAY, "logistic-regression"),
+        (weak_day, "random-forest"),
+        (good_day, "logistic-regression"),
+    ]:
+        run = by_name[f"train-{day.isoformat()}"]
+        assert run["info"]["status"] == "FINISHED", run["info"]
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        assert params["model"] == kind
+        assert params["data_date"] == day.isoformat()
+        assert {"roc_auc", "log_loss", "accuracy", "train_rows"} <= set(metrics)
+        files = mlflow(
+            stack,
+            "GET",
+            "artifacts/list",
+            run_id=run["info"]["run_id"],
+            path="model",
+        )["files"]
+        assert {"model/model.bin", "model/MLmodel", "model/params.json"} <= {
+            f["path"] for f in files
+        }
+    # The UI itself answers (the runs above are what its pages show).
+    assert stack.mlflow_api().get(stack.mlflow_url, timeout=30).status_code == 200
 
 
 def test_predict_without_a_model_fails_clearly(

@@ -5,6 +5,7 @@ Runs against the real stack started by the ``stack`` fixture (conftest.py).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -27,6 +28,8 @@ SERVICES = {
     "airflow-dag-processor",
     "airflow-triggerer",
     "mlflow",
+    "mlflow-init",
+    "docker-proxy",
 }
 
 
@@ -34,7 +37,7 @@ def test_every_service_is_healthy(stack: Stack) -> None:
     states = stack.service_states()
     assert set(states) == SERVICES
     for service, state in states.items():
-        expected = "exited(0)" if service == "airflow-init" else "healthy"
+        expected = "exited(0)" if service.endswith("-init") else "healthy"
         assert state == expected, f"{service}: {state}"
 
 
@@ -51,7 +54,7 @@ def test_mlflow_is_healthy_and_uses_postgres(stack: Stack) -> None:
     assert response.status_code == 200
     assert response.text.strip() == "OK"
     # A search goes through the backend store: it fails if the database is unreachable.
-    response = requests.post(
+    response = stack.mlflow_api().post(
         f"{stack.mlflow_url}/api/2.0/mlflow/experiments/search",
         json={"max_results": 10},
         timeout=30,
@@ -77,6 +80,26 @@ def test_api_refuses_anonymous_and_wrong_password(stack: Stack) -> None:
         timeout=30,
     )
     assert wrong.status_code == 401
+
+
+def test_mlflow_refuses_anonymous_and_wrong_credentials(stack: Stack) -> None:
+    """MLflow's basic-auth app is on: without the generated credentials neither the REST API
+    nor the UI answers; the stages' account works but cannot manage users."""
+    search = f"{stack.mlflow_url}/api/2.0/mlflow/experiments/search"
+    body = {"max_results": 1}
+    assert requests.post(search, json=body, timeout=30).status_code == 401
+    assert requests.get(stack.mlflow_url, timeout=30).status_code == 401
+    wrong = requests.post(search, json=body, auth=("admin", "admin"), timeout=30)
+    assert wrong.status_code == 401
+    pipeline = stack.mlflow_api("pipeline")
+    assert pipeline.post(search, json=body, timeout=30).status_code == 200
+    create_user = pipeline.post(
+        f"{stack.mlflow_url}/api/2.0/mlflow/users/create",
+        json={"username": "intruder", "password": "intruder-password-1"},
+        timeout=30,
+    )
+    assert create_user.status_code == 403, create_user.text
+    assert stack.mlflow_api().get(stack.mlflow_url, timeout=30).status_code == 200
 
 
 def test_model_path_variable_exists(stack: Stack) -> None:
@@ -107,13 +130,42 @@ def test_secrets_file_is_private(stack: Stack) -> None:
     assert mode == 0o600, oct(mode)
 
 
-def test_scheduler_reaches_docker_without_root(stack: Stack) -> None:
-    """LocalExecutor runs tasks in the scheduler: it must start containers, as non-root."""
-    script = "import os, docker; print(os.getuid(), docker.from_env().ping())"
+def test_scheduler_reaches_docker_only_through_the_proxy(stack: Stack) -> None:
+    """LocalExecutor runs tasks in the scheduler, as non-root, without the Docker socket:
+    the allow-list proxy (images/docker-proxy) passes what DockerOperator needs and
+    refuses the rest, which would amount to root on the host."""
+    script = """
+import json, os, docker
+api = docker.APIClient(base_url=os.environ["ML_DOCKER_URL"])
+refused = {
+    "exec": ("post", "/containers/airflow-scheduler/exec"),
+    "build": ("post", "/build"),
+    "pull": ("post", "/images/create?fromImage=ml-generate&tag=latest"),
+    "volumes": ("get", "/volumes"),
+    "networks": ("post", "/networks/create"),
+    "events": ("get", "/events"),
+    "info": ("get", "/info"),
+    "archive": ("get", "/containers/airflow-scheduler/archive?path=/"),
+}
+out = {
+    "uid": os.getuid(),
+    "socket": os.path.exists("/var/run/docker.sock"),
+    "ping": api.ping(),
+    "images": bool(api.images(name="ml-generate")),
+}
+for name, (method, path) in refused.items():
+    out[name] = getattr(api, method)(api._url(path), timeout=30).status_code
+print(json.dumps(out))
+"""
     result = stack.compose("exec", "-T", "airflow-scheduler", "python", "-c", script)
-    uid, ping = result.stdout.split()
-    assert uid != "0"
-    assert ping == "True"
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["uid"] != 0
+    assert out["socket"] is False
+    assert out["ping"] is True
+    assert out["images"] is True
+    for refused in ("exec", "build", "pull", "volumes", "networks", "events", "info"):
+        assert out[refused] == 403, (refused, out)
+    assert out["archive"] == 403, out
 
 
 def test_airflow_sees_the_data_dir_read_only(stack: Stack) -> None:
