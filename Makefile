@@ -76,7 +76,7 @@ lint: venv ## rustfmt, clippy, ruff
 	$(VENV)/bin/ruff check airflow_ml_dags tests scripts
 	$(VENV)/bin/ruff format --check airflow_ml_dags tests scripts
 	$(CARGO) clippy --release --workspace --test 'mlflow_*' -- -D warnings
-	$(VENV)/bin/shellcheck scripts/*.sh images/base/build.sh images/postgres/entrypoint.sh images/redis/entrypoint.sh images/redis/redis-ping .ci/run
+	$(VENV)/bin/shellcheck scripts/*.sh images/base/build.sh images/postgres/entrypoint.sh images/redis/entrypoint.sh images/redis/redis-ping images/docker-proxy/proxy-alive .ci/run
 
 .PHONY: test-rust
 test-rust: ## Rust unit and integration tests (release profile, shared with the images)
