@@ -8,7 +8,10 @@ Standard library only: the ml-python image has nothing else.
 
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+OUTPUT = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -18,9 +21,12 @@ class Handler(BaseHTTPRequestHandler):
             payload = json.loads(body)
         except ValueError:
             payload = {"unparsed": body.decode(errors="replace")}
-        print(
-            "ALERT " + json.dumps({"path": self.path, "payload": payload}), flush=True
-        )
+        line = "ALERT " + json.dumps({"path": self.path, "payload": payload}) + "\n"
+        # One write per alert under a lock: the server is threaded, and print() writes the
+        # text and its newline separately, so two alerts at once shared a line.
+        with OUTPUT:
+            sys.stdout.write(line)
+            sys.stdout.flush()
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
