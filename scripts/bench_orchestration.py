@@ -27,6 +27,7 @@ test: the figures depend on the machine and on whatever else runs there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -202,18 +204,40 @@ class BenchStack:
         return seconds
 
 
-def container_runs(since: float, until: float) -> dict[tuple, float]:
+class ContainerEvents:
+    """Collects the start and die events of task containers while they happen.
+
+    Asking the daemon afterwards is not enough: it keeps only its most recent events, and
+    on a busy machine a backfill's first containers are gone from that window by the end.
+    """
+
+    def __init__(self) -> None:
+        self._stream = docker.from_env().events(
+            filters={
+                "type": "container",
+                "event": ["start", "die"],
+                "label": ["ml.pipeline.dag_id"],
+            },
+            decode=True,
+        )
+        self.events: list[dict] = []
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        # The stream ends, possibly with an error, when stop() closes it.
+        with contextlib.suppress(Exception):
+            for event in self._stream:
+                self.events.append(event)
+
+    def stop(self) -> list[dict]:
+        self._stream.close()
+        self._thread.join(timeout=10)
+        return self.events
+
+
+def container_runs(events: list[dict]) -> dict[tuple, float]:
     """(dag_id, run_id, task_id, try) -> seconds from the container's start to its exit."""
-    events = docker.from_env().events(
-        since=int(since) - 1,
-        until=int(until) + 1,
-        filters={
-            "type": "container",
-            "event": ["start", "die"],
-            "label": ["ml.pipeline.dag_id"],
-        },
-        decode=True,
-    )
     starts: dict[tuple, float] = {}
     runs: dict[tuple, float] = {}
     for event in events:
@@ -248,9 +272,9 @@ def measure(mode: str, args: argparse.Namespace) -> Figures:
         say(f"{mode}: idle {figures.idle_mib:.0f} MiB, {figures.idle_cpu:.1f}% CPU")
 
         say(f"{mode}: backfill of {args.days} days (scripts/run_pipeline.py)")
-        since = time.time()
+        watcher = ContainerEvents()
         figures.backfill_seconds = stack.backfill(args.days)
-        containers = container_runs(since, time.time())
+        containers = container_runs(watcher.stop())
         say(f"{mode}: backfill in {figures.backfill_seconds:.0f} s")
 
         for dag_id in DAG_IDS:
