@@ -16,6 +16,7 @@ they are the latest runs, so the DAG list shows them.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
@@ -208,3 +209,53 @@ def test_screenshots_of_successful_runs(
         )
         assert states(browser, ".react-flow__node") == ["success"] * tasks
         save(browser, shots_dir / f"graph-{dag_id}.png")
+
+
+def test_mlflow_ui_shows_the_run_and_the_registry(
+    stack: Stack,
+    browser: webdriver.Chrome,
+    runs: dict[str, dict],
+    shots_dir: Path,
+) -> None:
+    """MLflow's UI, signed in (basic auth on every request the page makes): the training
+    run in the experiment heart-disease, and the registered model with its production
+    alias."""
+    api = stack.mlflow_api()
+    user, password = api.auth
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders",
+        {"headers": {"Authorization": f"Basic {token}"}},
+    )
+    try:
+        experiment = api.get(
+            f"{stack.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+            params={"experiment_name": "heart-disease"},
+            timeout=30,
+        ).json()["experiment"]["experiment_id"]
+
+        def body(driver: webdriver.Chrome) -> str:
+            return driver.find_element(By.TAG_NAME, "body").text
+
+        # The classic machine-learning view of the runs (MLflow 3 opens GenAI views first).
+        browser.get(
+            f"{stack.mlflow_url}/#/experiments/{experiment}/runs"
+            "?workflowType=machine_learning"
+        )
+        wait_for(
+            browser,
+            lambda d: f"train-{DAY.isoformat()}" in body(d),
+            "the training run in MLflow's run list",
+        )
+        save(browser, shots_dir / "mlflow-runs.png")
+
+        browser.get(f"{stack.mlflow_url}/#/models/heart-disease-classifier")
+        wait_for(
+            browser,
+            lambda d: "production" in body(d),
+            "the registered model's production alias",
+        )
+        save(browser, shots_dir / "mlflow-registry.png")
+    finally:
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
