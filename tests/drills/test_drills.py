@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 from alert_channel import (
     Receiver,
     apprise_connection,
@@ -714,11 +713,15 @@ def test_mlflow_down_during_training(
         record = stack.data_dir / "models" / MLFLOW_DAY.isoformat() / "mlflow_run.json"
         if record.exists():
             mlflow_run = json.loads(record.read_text())["run_id"]
-            status = requests.get(
-                f"{stack.mlflow_url}/api/2.0/mlflow/runs/get",
-                params={"run_id": mlflow_run},
-                timeout=30,
-            ).json()["run"]["info"]["status"]
+            status = (
+                stack.mlflow_api()
+                .get(
+                    f"{stack.mlflow_url}/api/2.0/mlflow/runs/get",
+                    params={"run_id": mlflow_run},
+                    timeout=30,
+                )
+                .json()["run"]["info"]["status"]
+            )
             d.observe(f"MLflow run {mlflow_run[:8]} of the retry: {status}")
         alerts = [
             a
