@@ -26,8 +26,9 @@ pub fn finish(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// Prints `error: <outermost message>` and one `  Caused by: <message>` line per underlying
-/// cause to stderr, and returns the failure exit code.
+/// Prints one line, `error: <outermost message>: <cause>: <cause> ...`, to stderr and returns
+/// the failure exit code. One line on purpose: task logs, alerts and `grep error:` keep the
+/// whole story (which file, row and column) together.
 pub fn report_error(err: &anyhow::Error) -> ExitCode {
     eprintln!("{}", render_error(err));
     ExitCode::from(EXIT_FAILURE)
@@ -37,9 +38,10 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
 pub fn render_error(err: &anyhow::Error) -> String {
     let mut text = format!("error: {err}");
     for cause in err.chain().skip(1) {
-        text.push_str(&format!("\n  Caused by: {cause}"));
+        text.push_str(&format!(": {cause}"));
     }
-    text
+    // A message with a line break of its own (rare: an HTTP body) stays on the line too.
+    text.replace('\n', " ")
 }
 
 /// Progress lines on stderr, each prefixed with the stage name and the seconds since start:
@@ -138,7 +140,7 @@ mod tests {
             .expect_err("is an error");
         assert_eq!(
             render_error(&err),
-            "error: generate failed\n  Caused by: data/raw/data.csv: cannot write\n  Caused by: disk full"
+            "error: generate failed: data/raw/data.csv: cannot write: disk full"
         );
     }
 

@@ -128,7 +128,8 @@ fn unwritable_output_dir_is_a_clear_error() {
         "{err}"
     );
     assert!(
-        err.contains("Caused by:") && err.contains("raw/2024-01-01"),
+        err.lines().filter(|l| l.starts_with("error: ")).count() == 1
+            && err.contains("raw/2024-01-01: cannot create output directory"),
         "{err}"
     );
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);

@@ -137,6 +137,10 @@ fn an_unreachable_mlflow_fails_after_bounded_retries_naming_the_endpoint() {
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("  Caused by: "), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{stderr}"
+    );
     assert!(!dir.path().join("promotion.json").exists());
 }
