@@ -15,7 +15,8 @@ use anyhow::{bail, Context};
 use ml_cli::Progress;
 use ml_data::Labeled;
 use ml_mlflow::{Client, ModelUri, ModelVersion, RunRecord, Tag, RUN_RECORD_FILE};
-use ml_model::{Metrics, Model};
+use ml_model::Model;
+use ml_validate::score;
 use serde::Serialize;
 
 /// Registered model the pipeline's versions go to unless told otherwise.
@@ -25,7 +26,7 @@ pub const CHALLENGER: &str = "challenger";
 /// Alias of the version inference uses.
 pub const PRODUCTION: &str = "production";
 /// The validation split inside the input directory, the same file `ml-validate` scores.
-pub const VAL_FILE: &str = "val.csv";
+pub use ml_validate::VAL_FILE;
 /// The decision, written next to the model.
 pub const PROMOTION_FILE: &str = "promotion.json";
 /// Prefix of the tags this stage writes on model versions and runs.
@@ -377,14 +378,6 @@ fn score_incumbent(
             }
         }
     }
-}
-
-fn score(model: &Model, val: &Labeled, val_path: &Path) -> anyhow::Result<Metrics> {
-    let probabilities = model
-        .predict_proba(&val.features)
-        .with_context(|| format!("{}: cannot score", val_path.display()))?;
-    Metrics::compute(&val.target, &probabilities)
-        .with_context(|| format!("{}: cannot compute metrics", val_path.display()))
 }
 
 fn show(roc_auc: Option<f64>) -> String {

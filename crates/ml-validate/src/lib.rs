@@ -36,11 +36,7 @@ pub fn run(input_dir: &Path, model_dir: &Path, progress: &Progress) -> anyhow::R
         |r: &Result<ml_data::Labeled, _>| r.as_ref().map_or(0, ml_data::Labeled::n_rows),
         || ml_data::io::read_labeled(&val_path),
     )?;
-    let probabilities = model
-        .predict_proba(&val.features)
-        .with_context(|| format!("{}: cannot score", val_path.display()))?;
-    let metrics = Metrics::compute(&val.target, &probabilities)
-        .with_context(|| format!("{}: cannot compute metrics", val_path.display()))?;
+    let metrics = score(&model, &val, &val_path)?;
     let metrics_path = model_dir.join(METRICS_FILE);
     let text = serde_json::to_string_pretty(&metrics).context("cannot encode metrics.json")?;
     ml_data::atomic::write_atomic(&metrics_path, format!("{text}\n").as_bytes())?;
@@ -52,6 +48,16 @@ pub fn run(input_dir: &Path, model_dir: &Path, progress: &Progress) -> anyhow::R
 }
 
 /// The metrics as aligned `name value` lines, for people reading a log.
+/// The metrics of `model` on `val` (read from `val_path`, which errors name). Shared with
+/// ml-promote, which scores the challenger and production on the same data.
+pub fn score(model: &Model, val: &ml_data::Labeled, val_path: &Path) -> anyhow::Result<Metrics> {
+    let probabilities = model
+        .predict_proba(&val.features)
+        .with_context(|| format!("{}: cannot score", val_path.display()))?;
+    Metrics::compute(&val.target, &probabilities)
+        .with_context(|| format!("{}: cannot compute metrics", val_path.display()))
+}
+
 /// Validation with the MLflow side: when the model directory has a run record (ml-train logged
 /// it) and `client` is set, the metrics and metrics.json go to that run and it is closed
 /// FINISHED; if validation fails, the run is marked FAILED and the error is returned.
