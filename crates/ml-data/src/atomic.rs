@@ -2,12 +2,22 @@
 //!
 //! Data goes to a hidden temporary file in the destination directory (same file system, so the
 //! final `rename` is atomic); `commit` flushes, syncs and renames it. Dropping an uncommitted
-//! [`AtomicFile`] (an error, a panic) removes the temporary file. A `kill -9` can leave a
-//! hidden `.name.*.tmp` file behind, never a truncated file under the real name.
+//! [`AtomicFile`] (an error, a panic) removes the temporary file. A `kill -9` cannot be
+//! cleaned up after by the process that dies: it leaves a hidden `.name.XXXXXX.tmp` file
+//! behind, never a truncated file under the real name. The next successful commit of the same
+//! name removes such leftovers, so a retry that succeeds leaves the directory clean.
+//!
+//! Should two writers of one name overlap (an orphaned task container still running beside
+//! its retry), the later commit wins the name; the earlier one may find its temporary file
+//! removed and fail with an error instead of replacing the file. Either way the file under
+//! the real name is always complete.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Length of the random part of a temporary name: `.NAME.` + this many letters/digits + `.tmp`.
+const RANDOM_LEN: usize = 6;
 
 use crate::DataError;
 
@@ -30,6 +40,7 @@ impl AtomicFile {
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
+            .rand_bytes(RANDOM_LEN)
             .tempfile_in(dir)
             .map_err(|source| DataError::Write {
                 path: path.to_path_buf(),
@@ -59,12 +70,42 @@ impl AtomicFile {
             .map_err(|e| write_err(e.into_error()))?;
         temp.as_file().sync_all().map_err(write_err)?;
         temp.persist(&path).map_err(|e| write_err(e.error))?;
+        remove_leftovers(&path);
         // Make the rename itself durable; failing to sync a directory is not worth failing for.
         if let Ok(dir) = File::open(parent_dir(&path)) {
             let _ = dir.sync_all();
         }
         Ok(())
     }
+}
+
+/// Removes temporary files of `path`'s name left by writers that were killed before they
+/// could commit or clean up. Best effort: the committed file is what matters, so a leftover
+/// that cannot be removed is not an error.
+fn remove_leftovers(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if is_temp_of(&entry.file_name().to_string_lossy(), name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether `candidate` is a temporary file [`AtomicFile::create`] makes for `name`.
+fn is_temp_of(candidate: &str, name: &str) -> bool {
+    candidate
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|random| {
+            random.len() == RANDOM_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 impl Write for AtomicFile {
@@ -137,6 +178,41 @@ mod tests {
         f.write_all(b"partial").expect("write");
         drop(f);
         assert_eq!(names(&dir.path().join("sub")), vec!["out.csv"]);
+    }
+
+    #[test]
+    fn commit_removes_what_a_killed_writer_left_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("model.bin");
+        // What `kill -9` during a write leaves: an uncommitted temporary file, never cleaned up.
+        let killed = AtomicFile::create(&path).expect("create");
+        let (_, left) = killed
+            .out
+            .into_inner()
+            .expect("flush")
+            .keep()
+            .expect("keep");
+        assert!(is_temp_of(
+            &left.file_name().unwrap().to_string_lossy(),
+            "model.bin"
+        ));
+        // Files that only look alike belong to other names and stay.
+        let others = [
+            ".model.bin.x.AbC123.tmp",
+            ".model.bin.AbC12.tmp",
+            ".model.bin.AbC-23.tmp",
+            "model.bin.AbC123.tmp",
+            ".params.json.AbC123.tmp",
+        ];
+        for other in others {
+            std::fs::write(dir.path().join(other), b"x").expect("write");
+        }
+        write_atomic(&path, b"model").expect("write");
+        assert!(!left.exists(), "leftover {} not removed", left.display());
+        let mut expected: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+        expected.push("model.bin".into());
+        expected.sort();
+        assert_eq!(names(dir.path()), expected);
     }
 
     #[test]
