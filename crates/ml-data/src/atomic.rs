@@ -193,7 +193,7 @@ mod tests {
             .keep()
             .expect("keep");
         assert!(is_temp_of(
-            &left.file_name().unwrap().to_string_lossy(),
+            &left.file_name().expect("name").to_string_lossy(),
             "model.bin"
         ));
         // Files that only look alike belong to other names and stay.
