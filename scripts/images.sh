@@ -257,8 +257,26 @@ lock() {
   done
 }
 
+# One build at a time per machine: the Docker engine and its image names are shared, so two
+# runs (two checkouts, CI beside a developer) would replace the base image or a stage
+# image under each other ("unknown parent image"). The second run waits for the first.
+wait_for_other_builds() {
+  local lock="${TMPDIR:-/tmp}/ml-pipeline-images.lock"
+  command -v flock >/dev/null || return 0
+  if [ -e "$lock" ] && [ ! -w "$lock" ]; then
+    say "cannot lock $lock (not writable); building without waiting for other runs"
+    return 0
+  fi
+  exec 9>>"$lock"
+  if ! flock --nonblock 9; then
+    say "another images.sh run is building on this machine; waiting for it to finish"
+    flock 9
+  fi
+}
+
 main() {
   local what="${1:-all}" start=$SECONDS
+  [ "$what" = sizes ] || wait_for_other_builds
   case "$what" in
     all)
       build_base

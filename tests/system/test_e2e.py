@@ -332,6 +332,9 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     experiment = mlflow(
         stack, "GET", "experiments/get-by-name", experiment_name="heart-disease"
     )["experiment"]
+    # ml-train created it as a model-training experiment: the UI opens on runs and metrics.
+    tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+    assert tags.get("mlflow.experimentKind") == "custom_model_development", tags
     found = mlflow(
         stack,
         "POST",

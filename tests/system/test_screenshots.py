@@ -238,7 +238,8 @@ def test_mlflow_ui_shows_the_run_and_the_registry(
         def body(driver: webdriver.Chrome) -> str:
             return driver.find_element(By.TAG_NAME, "body").text
 
-        # The classic machine-learning view of the runs (MLflow 3 opens GenAI views first).
+        # The runs of the experiment in the model-training view. ml-train tags the experiment
+        # so (mlflow.experimentKind); the parameter keeps the address explicit all the same.
         browser.get(
             f"{stack.mlflow_url}/#/experiments/{experiment}/runs"
             "?workflowType=machine_learning"

@@ -13,6 +13,12 @@ use crate::client::{artifact_proxy_path, Body, Client, Method, Request};
 use crate::error::{Error, Result};
 use crate::uri::{artifact_root, join_artifact_path, validate_relative_path, ModelUri};
 
+/// Experiment tag MLflow 3's UI reads to choose an experiment's view. Without it the UI opens
+/// the GenAI (traces) view, which hides the params, metrics and charts a training run logs.
+pub const EXPERIMENT_KIND_TAG: &str = "mlflow.experimentKind";
+/// The value of [`EXPERIMENT_KIND_TAG`] for classic model training ("Model training" view).
+pub const EXPERIMENT_KIND_MODEL_TRAINING: &str = "custom_model_development";
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Experiment {
     pub experiment_id: String,
@@ -21,6 +27,8 @@ pub struct Experiment {
     pub artifact_location: String,
     #[serde(default)]
     pub lifecycle_stage: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,7 +247,8 @@ impl Client {
         }
     }
 
-    /// Creates an experiment and returns its id.
+    /// Creates an experiment and returns its id. It is tagged as a model-training experiment,
+    /// so MLflow's UI opens it on its runs, params and metrics.
     pub fn create_experiment(&self, name: &str) -> Result<String> {
         #[derive(Deserialize)]
         struct Answer {
@@ -248,7 +257,10 @@ impl Client {
         let answer: Answer = self.send_json(
             Method::Post,
             "/api/2.0/mlflow/experiments/create",
-            &json!({ "name": name }),
+            &json!({
+                "name": name,
+                "tags": [{ "key": EXPERIMENT_KIND_TAG, "value": EXPERIMENT_KIND_MODEL_TRAINING }],
+            }),
         )?;
         Ok(answer.experiment_id)
     }

@@ -31,7 +31,7 @@ mod uri;
 
 pub use api::{
     now_millis, AliasEntry, Experiment, FileInfo, Metric, ModelVersion, Param, RegisteredModel,
-    Run, RunData, RunInfo, RunStatus, Tag,
+    Run, RunData, RunInfo, RunStatus, Tag, EXPERIMENT_KIND_MODEL_TRAINING, EXPERIMENT_KIND_TAG,
 };
 pub use cache::{default_model_cache, FetchedModel, MODEL_CACHE_ENV};
 pub use client::{

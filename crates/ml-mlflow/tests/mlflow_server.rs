@@ -18,6 +18,16 @@ fn a_run_records_params_metrics_tags_and_its_final_status() {
     let name = unique("exp");
     let experiment = client.ensure_experiment(&name).expect("experiment created");
     assert_eq!(experiment.name, name);
+    let kind = experiment
+        .tags
+        .iter()
+        .find(|t| t.key == ml_mlflow::EXPERIMENT_KIND_TAG)
+        .map(|t| t.value.as_str());
+    assert_eq!(
+        kind,
+        Some(ml_mlflow::EXPERIMENT_KIND_MODEL_TRAINING),
+        "a new experiment opens in the UI's model-training view"
+    );
     let again = client.ensure_experiment(&name).expect("experiment found");
     assert_eq!(
         again.experiment_id, experiment.experiment_id,
