@@ -159,8 +159,15 @@ def wait_for_task(
         time.sleep(0.5)
 
 
-def clear_run(airflow: AirflowClient, dag_id: str, run_id: str, task_ids=None) -> None:
-    """Clears a finished run (all its tasks, or ``task_ids``) so Airflow runs it again."""
+def clear_run(
+    airflow: AirflowClient,
+    dag_id: str,
+    run_id: str,
+    task_ids=None,
+    downstream: bool = False,
+) -> None:
+    """Clears a finished run (all its tasks, or ``task_ids`` and, with ``downstream``,
+    the tasks after them) so Airflow runs it again."""
     body = {
         "dag_run_id": run_id,
         "only_failed": False,
@@ -169,6 +176,7 @@ def clear_run(airflow: AirflowClient, dag_id: str, run_id: str, task_ids=None) -
     }
     if task_ids is not None:
         body["task_ids"] = list(task_ids)
+        body["include_downstream"] = downstream
     airflow.request("POST", f"/dags/{dag_id}/clearTaskInstances", body)
 
 
@@ -275,6 +283,8 @@ class ContainerTrap:
         self._error: BaseException | None = None
         self.paused = False
         self.pause_error = ""
+        # Which try of holding this task got it (see test_drills.hold_task).
+        self.attempt = 1
         self._events = self.client.events(
             decode=True,
             filters={
@@ -323,13 +333,13 @@ class ContainerTrap:
     def _pause(self, container: str) -> bool:
         """Pauses the container; the daemon can refuse while the start is settling, and
         then the 1% throttle alone holds it (seconds for what takes milliseconds)."""
-        for _ in range(10):
+        for _ in range(40):
             try:
                 self.client.api.pause(container)
                 return True
             except docker_sdk.errors.APIError as err:
                 self.pause_error = str(err.explanation or err)
-                time.sleep(0.05)
+                time.sleep(0.025)
         return False
 
     def wait(self, timeout: float) -> str:
@@ -375,16 +385,22 @@ class ContainerTrap:
         self.close()
 
 
+class ContainerEscaped(AssertionError):
+    """The task's container finished, or was removed, before the drill could act on it."""
+
+
 def wait_running(container: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         info = inspect(container)
-        assert info is not None, f"container {container[:12]} disappeared"
+        if info is None:
+            raise ContainerEscaped(f"container {container[:12]} disappeared")
         if info["State"]["Running"]:
             return info
-        assert info["State"]["Status"] == "created", (
-            f"container {container[:12]} is {info['State']['Status']} "
-            f"(exit {info['State']['ExitCode']}) before the drill could act"
-        )
+        if info["State"]["Status"] != "created":
+            raise ContainerEscaped(
+                f"container {container[:12]} is {info['State']['Status']} "
+                f"(exit {info['State']['ExitCode']}) before the drill could act"
+            )
         assert time.monotonic() < deadline, f"{container[:12]} never started"
         time.sleep(0.1)

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from alert_channel import (
 )
 from conftest import Stack
 from faults import (
+    ContainerEscaped,
     ContainerTrap,
     clear_run,
     csv_rows,
@@ -70,6 +71,8 @@ BAD_DAYS = {
 RUN_TIMEOUT = 600
 # From asking for a run to its task's container starting.
 TRAP_TIMEOUT = 180
+# How many times a drill tries to hold a task's container before it gives up (hold_task).
+HOLD_ATTEMPTS = 3
 # Files that record MLflow's side of a training, new with every run by design: the run it
 # logged to (run id), and the registry version and promotion decision (taken against
 # whatever production was at the time).
@@ -137,6 +140,48 @@ def generated(airflow: AirflowClient, backfill: dict, day: date) -> None:
 def train_run(airflow: AirflowClient, day: date) -> str:
     airflow.set_paused("train_model", False)
     return airflow.ensure_run("train_model", day)["dag_run_id"]
+
+
+def hold_task(
+    stack: Stack,
+    airflow: AirflowClient,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    start: Callable[[], None] | None = None,
+) -> tuple[ContainerTrap, dict]:
+    """Holds the container of ``task_id`` of a run mid-run (faults.ContainerTrap), after
+    ``start`` (if any) has set the task going; returns the trap and the running container.
+
+    Now and then a stage still finishes first: the daemon refused the pause while the
+    start settled, and the throttle came too late for a task that needs milliseconds. A
+    drill must act on a running container, so then the run is let finish, the task and
+    those after it are cleared, and the new try is held, up to HOLD_ATTEMPTS times.
+    """
+    for attempt in range(1, HOLD_ATTEMPTS + 1):
+        with ContainerTrap(stack, run_id, task_id) as trap:
+            if start is not None:
+                start()
+            container = trap.wait(TRAP_TIMEOUT)
+        try:
+            info = wait_running(container)
+        except ContainerEscaped as escaped:
+            if attempt == HOLD_ATTEMPTS:
+                raise
+            print(
+                f"[trap] attempt {attempt}/{HOLD_ATTEMPTS}: {escaped}; the run finishes, "
+                f"then {task_id} is cleared and held again",
+                flush=True,
+            )
+            wait_runs(airflow, {run_id: (dag_id, run_id)})
+
+            def start() -> None:
+                clear_run(airflow, dag_id, run_id, [task_id], downstream=True)
+
+            continue
+        trap.attempt = attempt
+        return trap, info
+    raise AssertionError("unreachable")
 
 
 def finished_ok(airflow: AirflowClient, dag_id: str, run_id: str) -> dict:
@@ -318,21 +363,13 @@ def test_task_container_killed_mid_run(
         "succeeds, and every output is byte-identical to the undisturbed run",
     ) as d:
         run_id = baseline["run_id"]
-        with ContainerTrap(stack, run_id, "train") as trap:
-            airflow.request(
-                "POST",
-                "/dags/train_model/clearTaskInstances",
-                {
-                    "dag_run_id": run_id,
-                    "task_ids": ["train"],
-                    "include_downstream": True,
-                    "only_failed": False,
-                    "dry_run": False,
-                    "reset_dag_runs": True,
-                },
-            )
-            container = trap.wait(TRAP_TIMEOUT)
-        info = wait_running(container)
+
+        def clear_train() -> None:
+            clear_run(airflow, "train_model", run_id, ["train"], downstream=True)
+
+        trap, info = hold_task(
+            stack, airflow, "train_model", run_id, "train", clear_train
+        )
         try_killed = int(info["Config"]["Labels"]["ml.pipeline.try_number"])
         status = trap.kill()
         d.observe(held(trap))
@@ -366,11 +403,15 @@ def test_task_container_killed_mid_run(
 
 def held(trap: ContainerTrap) -> str:
     if trap.paused:
-        return "task container held mid-run (throttled, paused at start)"
-    return (
-        "task container held mid-run by the 1% CPU throttle alone "
-        f"(the daemon refused to pause it: {trap.pause_error})"
-    )
+        how = "task container held mid-run (throttled, paused at start)"
+    else:
+        how = (
+            "task container held mid-run by the 1% CPU throttle alone "
+            f"(the daemon refused to pause it: {trap.pause_error})"
+        )
+    if trap.attempt > 1:
+        how += f", on attempt {trap.attempt} (earlier tries finished before the hold)"
+    return how
 
 
 def check_stage_case(stack: Stack, case: dict) -> list[str]:
@@ -572,15 +613,16 @@ def test_scheduler_killed_mid_training(stack: Stack, airflow: AirflowClient) -> 
         restarts = inspect(scheduler)["RestartCount"]
         run_id = train_run(airflow, SCHEDULER_DAY)
         try:
-            with ContainerTrap(stack, run_id, "train") as trap:
-                container = trap.wait(TRAP_TIMEOUT)
-            wait_running(container)
+            trap, info = hold_task(stack, airflow, "train_model", run_id, "train")
+            container = info["Id"]
+            try_held = info["Config"]["Labels"]["ml.pipeline.try_number"]
             killed_at = time.monotonic()
             docker("kill", scheduler)
             d.observe(held(trap))
             # The task container is not the scheduler's child: it runs on, now unwatched.
             trap.release()
-            time.sleep(10)
+            # A restart policy acts within a second; give it two.
+            time.sleep(2)
             state = inspect(scheduler)["State"]
             by_policy = (
                 state["Running"] or inspect(scheduler)["RestartCount"] > restarts
@@ -604,15 +646,21 @@ def test_scheduler_killed_mid_training(stack: Stack, airflow: AirflowClient) -> 
         finally:
             stack.compose("up", "-d", "--no-deps", "airflow-scheduler", check=False)
         finished_ok(airflow, "train_model", run_id)
+        recovered = time.monotonic() - killed_at
         ti = task_instance(airflow, "train_model", run_id, "train")
         d.observe(
-            f"run success {time.monotonic() - killed_at:.0f} s after the kill "
-            f"(train try {ti['try_number']})"
+            f"run success {recovered:.0f} s after the kill (train try {ti['try_number']})"
+        )
+        # Not a speed target: with Airflow's default orphan check (300 s) the run sits
+        # stuck for five minutes; with the stack's 60 s it is back well before that.
+        assert recovered < 240, (
+            f"the run was stuck {recovered:.0f} s after the scheduler came back: "
+            "orphaned_tasks_check_interval not in effect?"
         )
         orphan = inspect(container)
         if orphan is not None:
             d.observe(
-                f"the unwatched try-1 container finished on its own (exit "
+                f"the unwatched try-{try_held} container finished on its own (exit "
                 f"{orphan['State']['ExitCode']}) and stayed behind (removed at the end)"
             )
         d.observe(check_training_day(stack, SCHEDULER_DAY))
@@ -631,9 +679,7 @@ def test_postgres_restart_mid_run(stack: Stack, airflow: AirflowClient) -> None:
         }
         restarts = {s: inspect(c)["RestartCount"] for s, c in containers.items()}
         run_id = train_run(airflow, POSTGRES_DAY)
-        with ContainerTrap(stack, run_id, "preprocess") as trap:
-            container = trap.wait(TRAP_TIMEOUT)
-        wait_running(container)
+        trap, _ = hold_task(stack, airflow, "train_model", run_id, "preprocess")
         before = metadata_snapshot(airflow)
         started = time.monotonic()
         stack.compose("restart", "postgres")
