@@ -378,6 +378,33 @@ impl Client {
         Ok(answer.run_info)
     }
 
+    /// Runs of `experiment_id` matching `filter` (MLflow's search syntax, for example
+    /// ``attributes.status = 'RUNNING'``), newest first, at most `max_results`.
+    pub fn search_runs(
+        &self,
+        experiment_id: &str,
+        filter: &str,
+        max_results: u32,
+    ) -> Result<Vec<Run>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            // Left out of the answer when nothing matches.
+            #[serde(default)]
+            runs: Vec<Run>,
+        }
+        let answer: Answer = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/runs/search",
+            &json!({
+                "experiment_ids": [experiment_id],
+                "filter": filter,
+                "max_results": max_results,
+                "order_by": ["attributes.start_time DESC"],
+            }),
+        )?;
+        Ok(answer.runs)
+    }
+
     // ---- artifacts (through the server's proxy) ----------------------------------------
 
     /// Uploads `bytes` as `relative_path` below `artifact_uri` (a run's artifact URI).

@@ -41,7 +41,7 @@ pub use client::{
 pub use error::{Error, Result};
 pub use record::{RunRecord, RUN_RECORD_FILE, RUN_RECORD_FORMAT};
 pub use tracking::{
-    descriptor, TrainingRun, DEFAULT_EXPERIMENT, DESCRIPTOR_FILE, EXPERIMENT_ENV, FLAVOR,
-    MODEL_ARTIFACT_PATH,
+    descriptor, LoggedTraining, TrainingRun, DEFAULT_EXPERIMENT, DESCRIPTOR_FILE, EXPERIMENT_ENV,
+    FLAVOR, MODEL_ARTIFACT_PATH, SUPERSEDED_BY_TAG,
 };
 pub use uri::ModelUri;

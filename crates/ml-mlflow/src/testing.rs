@@ -41,7 +41,8 @@ pub fn log_model_dir(client: &Client, experiment: &str, dir: &Path) -> RunRecord
     client
         .log_training(&TrainingRun {
             experiment,
-            run_name: "train",
+            // Unique, so that logging one test model never supersedes another.
+            run_name: &unique_name("train"),
             params: &[],
             metrics: &[],
             tags: &[],
@@ -49,4 +50,5 @@ pub fn log_model_dir(client: &Client, experiment: &str, dir: &Path) -> RunRecord
             files: &["model.bin"],
         })
         .expect("the test model is logged to MLflow")
+        .record
 }

@@ -1,6 +1,8 @@
 //! What the training stages log, in one place: `ml-train` opens a run and logs the model
 //! (files plus a descriptor), `ml-validate` adds the metrics and closes the run. Both
-//! leave the run FAILED rather than half-logged and RUNNING when something goes wrong.
+//! leave the run FAILED rather than half-logged and RUNNING when something goes wrong. A
+//! process that is killed cannot do that; the next training of the same name marks the run
+//! it left open KILLED.
 
 use std::path::Path;
 
@@ -23,6 +25,18 @@ pub const DESCRIPTOR_FILE: &str = "MLmodel";
 
 /// Flavor name under which the descriptor describes our model file.
 pub const FLAVOR: &str = "ml_pipeline";
+
+/// Tag set on a run that a later training of the same name replaced: the new run's id.
+pub const SUPERSEDED_BY_TAG: &str = "ml.superseded_by";
+
+/// What [`Client::log_training`] did.
+#[derive(Debug, Clone)]
+pub struct LoggedTraining {
+    /// The new run, as written to the model directory.
+    pub record: RunRecord,
+    /// Earlier runs of the same name that were still RUNNING and are now KILLED.
+    pub superseded: Vec<String>,
+}
 
 /// A trained model to log: the files of its directory and what describes it.
 #[derive(Debug, Clone)]
@@ -64,8 +78,9 @@ impl Client {
     /// Opens a run in `training.experiment` (created if missing), logs params, metrics and
     /// tags, uploads the model files below `model/` and writes the run record into the model
     /// directory last. The run stays RUNNING for `ml-validate` to close; if anything fails
-    /// after the run exists, the run is marked FAILED and no record is written.
-    pub fn log_training(&self, training: &TrainingRun<'_>) -> Result<RunRecord> {
+    /// after the run exists, the run is marked FAILED and no record is written. Earlier runs
+    /// of the same name still RUNNING are marked KILLED ([`Client::supersede_open_runs`]).
+    pub fn log_training(&self, training: &TrainingRun<'_>) -> Result<LoggedTraining> {
         let experiment = self.ensure_experiment(training.experiment)?;
         let run = self.create_run(
             &experiment.experiment_id,
@@ -74,6 +89,8 @@ impl Client {
         )?;
         let run_id = run.info.run_id.clone();
         let logged = (|| {
+            let superseded =
+                self.supersede_open_runs(&experiment.experiment_id, training.run_name, &run_id)?;
             self.log_batch(&run_id, training.metrics, training.params, &[])?;
             for file in training.files {
                 self.upload_file(
@@ -92,9 +109,38 @@ impl Client {
                 model_artifact_path: MODEL_ARTIFACT_PATH.to_string(),
             };
             record.write(training.model_dir)?;
-            Ok(record)
+            Ok(LoggedTraining { record, superseded })
         })();
         self.fail_run_on_error(&run_id, logged)
+    }
+
+    /// Marks KILLED the runs called `run_name` in `experiment_id` that are still RUNNING,
+    /// except `keep`, and tags each with [`SUPERSEDED_BY_TAG`] = `keep`. A try of the same
+    /// training that was killed (SIGKILL, a lost machine), or whose validation never ran,
+    /// left them open, and nothing else would ever close them. Returns their ids. Names
+    /// with quotes are not searched for (MLflow's filter syntax would need escaping).
+    pub fn supersede_open_runs(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        keep: &str,
+    ) -> Result<Vec<String>> {
+        if run_name.contains(['\'', '"', '`', '\\']) {
+            return Ok(Vec::new());
+        }
+        let filter =
+            format!("tags.`mlflow.runName` = '{run_name}' and attributes.status = 'RUNNING'");
+        let mut superseded = Vec::new();
+        for run in self.search_runs(experiment_id, &filter, 100)? {
+            let id = run.info.run_id;
+            if id == keep {
+                continue;
+            }
+            self.log_batch(&id, &[], &[], &[Tag::new(SUPERSEDED_BY_TAG, keep)])?;
+            self.set_run_status(&id, RunStatus::Killed)?;
+            superseded.push(id);
+        }
+        Ok(superseded)
     }
 
     /// Logs `metrics` and the files `files` of `dir` (at the artifact root) to the run of

@@ -193,7 +193,7 @@ pub fn log_to_mlflow(
         "logging run {run_name} to MLflow at {}",
         client.base_url()
     ));
-    let record = client.log_training(&TrainingRun {
+    let logged = client.log_training(&TrainingRun {
         experiment,
         run_name: &run_name,
         params: &params,
@@ -202,6 +202,15 @@ pub fn log_to_mlflow(
         model_dir: &config.output_dir,
         files: &MODEL_FILES,
     })?;
+    let record = logged.record;
+    if !logged.superseded.is_empty() {
+        progress.log(format_args!(
+            "marked KILLED {} earlier run(s) of {run_name} left RUNNING by a try that never \
+             finished: {}",
+            logged.superseded.len(),
+            logged.superseded.join(", ")
+        ));
+    }
     progress.log(format_args!(
         "MLflow run {} in experiment {:?} (id {}); wrote {}",
         record.run_id,

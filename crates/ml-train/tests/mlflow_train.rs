@@ -144,3 +144,53 @@ fn an_unreachable_server_is_one_clear_error_and_leaves_no_record() {
     );
     assert!(!output.join("mlflow_run.json").exists());
 }
+
+#[test]
+fn a_new_training_of_the_same_day_closes_the_run_a_killed_try_left_open() {
+    let uri = server_uri();
+    let client = Client::new(&uri).expect("client");
+    let experiment = unique_name("retrain");
+    let (_tmp, input, output) = dirs();
+    let env = [
+        ("MLFLOW_TRACKING_URI", uri.as_str()),
+        ("MLFLOW_EXPERIMENT_NAME", experiment.as_str()),
+    ];
+    let run_of = |what: &str| {
+        let out = train(&input, &output, &env, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{what}: {stderr}");
+        let record = RunRecord::read(&output)
+            .expect("readable record")
+            .expect("record written");
+        (record.run_id, stderr)
+    };
+
+    // A training that ml-validate closed: it stays as it is.
+    let (finished, _) = run_of("first training");
+    client
+        .set_run_status(&finished, RunStatus::Finished)
+        .expect("close the first run");
+    // A training whose try was killed before validation: its run stays RUNNING...
+    let (killed, stderr) = run_of("second training");
+    assert!(!stderr.contains("marked KILLED"), "{stderr}");
+    // ...until the retry of the same day logs its own run.
+    let (retry, stderr) = run_of("the retry");
+    assert!(
+        stderr.contains(&format!(
+            "marked KILLED 1 earlier run(s) of train-2026-01-05 left RUNNING by a try that \
+             never finished: {killed}"
+        )),
+        "{stderr}"
+    );
+
+    let status = |id: &str| client.get_run(id).expect("run exists");
+    assert_eq!(status(&finished).info.status, RunStatus::Finished);
+    let superseded = status(&killed);
+    assert_eq!(superseded.info.status, RunStatus::Killed);
+    assert!(superseded.info.end_time.is_some());
+    assert_eq!(
+        superseded.tag(ml_mlflow::SUPERSEDED_BY_TAG),
+        Some(retry.as_str())
+    );
+    assert_eq!(status(&retry).info.status, RunStatus::Running);
+}
