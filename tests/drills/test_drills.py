@@ -142,6 +142,38 @@ def train_run(airflow: AirflowClient, day: date) -> str:
     return airflow.ensure_run("train_model", day)["dag_run_id"]
 
 
+def mlflow_run_states(stack: Stack, run_name: str) -> dict[str, int]:
+    """How many MLflow runs called ``run_name`` (in ``heart-disease``) are in each state."""
+    api = stack.mlflow_api()
+    experiment = api.get(
+        f"{stack.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+        params={"experiment_name": "heart-disease"},
+        timeout=30,
+    ).json()["experiment"]["experiment_id"]
+    found = api.post(
+        f"{stack.mlflow_url}/api/2.0/mlflow/runs/search",
+        json={
+            "experiment_ids": [experiment],
+            "filter": f"tags.`mlflow.runName` = '{run_name}'",
+            "max_results": 100,
+        },
+        timeout=30,
+    ).json()
+    states: dict[str, int] = {}
+    for run in found.get("runs", []):
+        status = run["info"]["status"]
+        states[status] = states.get(status, 0) + 1
+    return dict(sorted(states.items()))
+
+
+def no_open_mlflow_run(stack: Stack, day: date) -> str:
+    """Every MLflow run of the day's training is closed once its DAG run succeeded: the
+    retry's run by validate, a killed try's run by the retry (KILLED)."""
+    states = mlflow_run_states(stack, f"train-{day.isoformat()}")
+    assert "RUNNING" not in states, f"MLflow runs of train-{day}: {states}"
+    return f"MLflow runs of train-{day}: {states}, none left RUNNING"
+
+
 def hold_task(
     stack: Stack,
     airflow: AirflowClient,
@@ -399,6 +431,7 @@ def test_task_container_killed_mid_run(
         differ = compare_outputs(baseline["hashes"], training_outputs(stack, SUNDAY))
         assert not differ, f"differ from the undisturbed run: {differ}"
         d.observe("outputs identical to the undisturbed run; no temporary files")
+        d.observe(no_open_mlflow_run(stack, SUNDAY))
 
 
 def held(trap: ContainerTrap) -> str:
@@ -664,6 +697,7 @@ def test_scheduler_killed_mid_training(stack: Stack, airflow: AirflowClient) -> 
                 f"{orphan['State']['ExitCode']}) and stayed behind (removed at the end)"
             )
         d.observe(check_training_day(stack, SCHEDULER_DAY))
+        d.observe(no_open_mlflow_run(stack, SCHEDULER_DAY))
 
 
 def test_postgres_restart_mid_run(stack: Stack, airflow: AirflowClient) -> None:
