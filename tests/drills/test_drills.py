@@ -21,7 +21,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -144,25 +145,17 @@ def train_run(airflow: AirflowClient, day: date) -> str:
 
 def mlflow_run_states(stack: Stack, run_name: str) -> dict[str, int]:
     """How many MLflow runs called ``run_name`` (in ``heart-disease``) are in each state."""
-    api = stack.mlflow_api()
-    experiment = api.get(
-        f"{stack.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
-        params={"experiment_name": "heart-disease"},
-        timeout=30,
-    ).json()["experiment"]["experiment_id"]
-    found = api.post(
-        f"{stack.mlflow_url}/api/2.0/mlflow/runs/search",
-        json={
-            "experiment_ids": [experiment],
-            "filter": f"tags.`mlflow.runName` = '{run_name}'",
-            "max_results": 100,
-        },
-        timeout=30,
-    ).json()
-    states: dict[str, int] = {}
-    for run in found.get("runs", []):
-        status = run["info"]["status"]
-        states[status] = states.get(status, 0) + 1
+    experiment = stack.mlflow_rest(
+        "GET", "experiments/get-by-name", experiment_name="heart-disease"
+    )["experiment"]["experiment_id"]
+    found = stack.mlflow_rest(
+        "POST",
+        "runs/search",
+        experiment_ids=[experiment],
+        filter=f"tags.`mlflow.runName` = '{run_name}'",
+        max_results=100,
+    )
+    states = Counter(run["info"]["status"] for run in found.get("runs", []))
     return dict(sorted(states.items()))
 
 
@@ -180,20 +173,21 @@ def hold_task(
     dag_id: str,
     run_id: str,
     task_id: str,
-    start: Callable[[], None] | None = None,
+    clear: bool = False,
 ) -> tuple[ContainerTrap, dict]:
-    """Holds the container of ``task_id`` of a run mid-run (faults.ContainerTrap), after
-    ``start`` (if any) has set the task going; returns the trap and the running container.
+    """Holds the container of ``task_id`` of a run mid-run (faults.ContainerTrap); returns
+    the trap and the running container. With ``clear``, the task (and those after it) of
+    a finished run is cleared first, so that Airflow runs it again.
 
     Now and then a stage still finishes first: the daemon refused the pause while the
     start settled, and the throttle came too late for a task that needs milliseconds. A
-    drill must act on a running container, so then the run is let finish, the task and
-    those after it are cleared, and the new try is held, up to HOLD_ATTEMPTS times.
+    drill must act on a running container, so then the run is let finish, the task is
+    cleared, and the new try is held, up to HOLD_ATTEMPTS times.
     """
     for attempt in range(1, HOLD_ATTEMPTS + 1):
         with ContainerTrap(stack, run_id, task_id) as trap:
-            if start is not None:
-                start()
+            if clear:
+                clear_run(airflow, dag_id, run_id, [task_id], downstream=True)
             container = trap.wait(TRAP_TIMEOUT)
         try:
             info = wait_running(container)
@@ -206,10 +200,7 @@ def hold_task(
                 flush=True,
             )
             wait_runs(airflow, {run_id: (dag_id, run_id)})
-
-            def start() -> None:
-                clear_run(airflow, dag_id, run_id, [task_id], downstream=True)
-
+            clear = True
             continue
         trap.attempt = attempt
         return trap, info
@@ -395,12 +386,8 @@ def test_task_container_killed_mid_run(
         "succeeds, and every output is byte-identical to the undisturbed run",
     ) as d:
         run_id = baseline["run_id"]
-
-        def clear_train() -> None:
-            clear_run(airflow, "train_model", run_id, ["train"], downstream=True)
-
         trap, info = hold_task(
-            stack, airflow, "train_model", run_id, "train", clear_train
+            stack, airflow, "train_model", run_id, "train", clear=True
         )
         try_killed = int(info["Config"]["Labels"]["ml.pipeline.try_number"])
         status = trap.kill()

@@ -143,6 +143,20 @@ class Stack:
         session.auth = (user, secrets[key[user]])
         return session
 
+    def mlflow_rest(self, method: str, endpoint: str, **params: object) -> dict:
+        """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``) as ``admin``:
+        ``params`` go in the query of a GET and in the JSON body otherwise."""
+        response = self.mlflow_api().request(
+            method,
+            f"{self.mlflow_url}/api/2.0/mlflow/{endpoint}",
+            **({"params": params} if method == "GET" else {"json": params}),
+            timeout=30,
+        )
+        assert response.ok, (
+            f"{method} {endpoint}: {response.status_code} {response.text}"
+        )
+        return response.json()
+
     def run_stage(
         self,
         stage: str,

@@ -119,18 +119,6 @@ PRODUCTION_URI = f"models:/{REGISTERED}@production"
 ALIAS = {"name": REGISTERED, "alias": "production"}
 
 
-def mlflow(stack: Stack, method: str, endpoint: str, **params: object) -> dict:
-    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``) on the stack."""
-    response = stack.mlflow_api().request(
-        method,
-        f"{stack.mlflow_url}/api/2.0/mlflow/{endpoint}",
-        **({"params": params} if method == "GET" else {"json": params}),
-        timeout=30,
-    )
-    assert response.ok, f"{method} {endpoint}: {response.status_code} {response.text}"
-    return response.json()
-
-
 def train_week(airflow: AirflowClient, day: date) -> dict:
     """Data for ``day`` and a successful train_model run for it; the promotion decision."""
     runs = run_all(airflow, [("generate_data", day)])
@@ -199,7 +187,7 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
     promotion = json.loads((model_dir / "promotion.json").read_text())
     assert promotion["outcome"] == "promoted", promotion
     assert promotion["run_id"] == record["run_id"]
-    production = mlflow(stack, "GET", "registered-models/alias", **ALIAS)[
+    production = stack.mlflow_rest("GET", "registered-models/alias", **ALIAS)[
         "model_version"
     ]
     assert production["run_id"] == record["run_id"]
@@ -247,8 +235,8 @@ WEAK_TRAIN_ARGS = (
 
 
 def version_tags(stack: Stack, version: str) -> dict[str, str]:
-    answer = mlflow(
-        stack, "GET", "model-versions/get", name=REGISTERED, version=version
+    answer = stack.mlflow_rest(
+        "GET", "model-versions/get", name=REGISTERED, version=version
     )
     return {t["key"]: t["value"] for t in answer["model_version"].get("tags", [])}
 
@@ -260,7 +248,9 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     version, a normal model beats it and takes production. predict then scores with the
     new production version, and MLflow holds every run with its params, metrics and model."""
     weak_day, good_day = TRAIN_DAY - timedelta(days=7), TRAIN_DAY - timedelta(days=14)
-    first = mlflow(stack, "GET", "registered-models/alias", **ALIAS)["model_version"]
+    first = stack.mlflow_rest("GET", "registered-models/alias", **ALIAS)[
+        "model_version"
+    ]
     airflow.set_paused("train_model", False)
 
     # A weak challenger is registered as `challenger` and rejected.
@@ -282,12 +272,13 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     assert float(tags["promotion.challenger_roc_auc"]) < float(
         tags["promotion.production_roc_auc"]
     )
-    alias = mlflow(stack, "GET", "registered-models/alias", **ALIAS)["model_version"]
+    alias = stack.mlflow_rest("GET", "registered-models/alias", **ALIAS)[
+        "model_version"
+    ]
     assert alias["version"] == first["version"], (
         "a rejected challenger moved production"
     )
-    challenger = mlflow(
-        stack,
+    challenger = stack.mlflow_rest(
         "GET",
         "registered-models/alias",
         name=REGISTERED,
@@ -296,8 +287,7 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     assert challenger["version"] == weak["version"]
 
     # A person rolls production back to the weak version; the next normal model wins.
-    mlflow(
-        stack,
+    stack.mlflow_rest(
         "POST",
         "registered-models/alias",
         name=REGISTERED,
@@ -313,7 +303,9 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     assert good["outcome"] == "promoted", good
     assert good["production"]["version"] == weak["version"]
     assert good["challenger_roc_auc"] > good["production"]["roc_auc"], good
-    alias = mlflow(stack, "GET", "registered-models/alias", **ALIAS)["model_version"]
+    alias = stack.mlflow_rest("GET", "registered-models/alias", **ALIAS)[
+        "model_version"
+    ]
     assert alias["version"] == good["version"]
     assert (
         version_tags(stack, weak["version"])["promotion.replaced_by"] == good["version"]
@@ -329,14 +321,13 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     ]
 
     # MLflow shows every training run, finished, with params, metrics and the model files.
-    experiment = mlflow(
-        stack, "GET", "experiments/get-by-name", experiment_name="heart-disease"
+    experiment = stack.mlflow_rest(
+        "GET", "experiments/get-by-name", experiment_name="heart-disease"
     )["experiment"]
     # ml-train created it as a model-training experiment: the UI opens on runs and metrics.
     tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
     assert tags.get("mlflow.experimentKind") == "custom_model_development", tags
-    found = mlflow(
-        stack,
+    found = stack.mlflow_rest(
         "POST",
         "runs/search",
         experiment_ids=[experiment["experiment_id"]],
@@ -355,8 +346,7 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
         assert params["model"] == kind
         assert params["data_date"] == day.isoformat()
         assert {"roc_auc", "log_loss", "accuracy", "train_rows"} <= set(metrics)
-        files = mlflow(
-            stack,
+        files = stack.mlflow_rest(
             "GET",
             "artifacts/list",
             run_id=run["info"]["run_id"],

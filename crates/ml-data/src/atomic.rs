@@ -16,10 +16,16 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Length of the random part of a temporary name: `.NAME.` + this many letters/digits + `.tmp`.
+use crate::DataError;
+
+/// A temporary file of NAME is `.NAME.` ([`temp_prefix`]), [`RANDOM_LEN`] letters or digits,
+/// then this suffix.
+const TEMP_SUFFIX: &str = ".tmp";
 const RANDOM_LEN: usize = 6;
 
-use crate::DataError;
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.")
+}
 
 /// A file being written; see the module documentation.
 #[derive(Debug)]
@@ -38,8 +44,8 @@ impl AtomicFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
+            .prefix(&temp_prefix(&name))
+            .suffix(TEMP_SUFFIX)
             .rand_bytes(RANDOM_LEN)
             .tempfile_in(dir)
             .map_err(|source| DataError::Write {
@@ -99,10 +105,8 @@ fn remove_leftovers(path: &Path) {
 /// Whether `candidate` is a temporary file [`AtomicFile::create`] makes for `name`.
 fn is_temp_of(candidate: &str, name: &str) -> bool {
     candidate
-        .strip_prefix('.')
-        .and_then(|rest| rest.strip_prefix(name))
-        .and_then(|rest| rest.strip_prefix('.'))
-        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .strip_prefix(temp_prefix(name).as_str())
+        .and_then(|rest| rest.strip_suffix(TEMP_SUFFIX))
         .is_some_and(|random| {
             random.len() == RANDOM_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric())
         })

@@ -47,7 +47,6 @@ pub fn run(input_dir: &Path, model_dir: &Path, progress: &Progress) -> anyhow::R
     })
 }
 
-/// The metrics as aligned `name value` lines, for people reading a log.
 /// The metrics of `model` on `val` (read from `val_path`, which errors name). Shared with
 /// ml-promote, which scores the challenger and production on the same data.
 pub fn score(model: &Model, val: &ml_data::Labeled, val_path: &Path) -> anyhow::Result<Metrics> {
@@ -135,6 +134,7 @@ pub fn mlflow_metrics(metrics: &Metrics) -> Vec<Metric> {
     out
 }
 
+/// The metrics as aligned `name value` lines, for people reading a log.
 pub fn render(metrics: &Metrics) -> String {
     let auc = metrics.roc_auc.map_or_else(
         || "undefined (one class)".to_string(),
