@@ -31,7 +31,9 @@ and a link to the task's log in the UI; the link's base is Airflow's ``[api] bas
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -62,10 +64,13 @@ class Alert:
     max_tries: int
     error: str
     log_url: str
+    # What happened, when it is not a failure (a notice from a task that succeeded).
+    event: str = "failed"
+    detail_label: str = "Error"
 
     @property
     def title(self) -> str:
-        return f"Airflow: {self.dag_id}.{self.task_id} failed for {self.logical_date}"
+        return f"Airflow: {self.dag_id}.{self.task_id} {self.event} for {self.logical_date}"
 
     def lines(self) -> list[tuple[str, str]]:
         return [
@@ -73,7 +78,7 @@ class Alert:
             ("Task", self.task_id),
             ("Logical date", self.logical_date),
             ("Try", f"{self.try_number} of {self.max_tries}"),
-            ("Error", self.error),
+            (self.detail_label, self.error),
             ("Log", self.log_url),
         ]
 
@@ -200,8 +205,13 @@ class FailureAlertNotifier(BaseNotifier):
     says which channel did not get the alert.
     """
 
+    def make_alert(self, context: Context) -> Alert | None:
+        return alert_from_context(context)
+
     def notify(self, context: Context) -> None:
-        alert = alert_from_context(context)
+        alert = self.make_alert(context)
+        if alert is None:
+            return
         sent: list[str] = []
         failed: list[str] = []
         for conn_id, make_notifier in _CHANNELS.items():
@@ -245,6 +255,41 @@ def startup_message(environ: dict[str, str] | None = None) -> str:
     return f"Failure alerts go to: {', '.join(channels)}"
 
 
+class UnusableProductionNotifier(FailureAlertNotifier):
+    """Alerts when ``promote`` succeeded by replacing a production model that this build
+    cannot use (another model file format, a damaged file): the one case in which production
+    moves without a comparison, so a person hears of it. It reads the decision the stage
+    wrote, ``/data/models/{ds}/promotion.json``; any other decision sends nothing."""
+
+    def make_alert(self, context: Context) -> Alert | None:
+        path = promotion_file(context)
+        try:
+            with open(path, encoding="utf-8") as file:
+                decision = json.load(file)
+        except (OSError, ValueError) as err:
+            self.log.warning("cannot read %s: %s", path, err)
+            return None
+        if not decision.get("production_unusable"):
+            return None
+        alert = alert_from_context(context)
+        return dataclasses.replace(
+            alert,
+            event="replaced an unusable production model",
+            detail_label="Decision",
+            error=(
+                f"{decision.get('registered_model')} version {decision.get('version')} "
+                f"is production now: {decision.get('reason')}"
+            ),
+        )
+
+
+def promotion_file(context: Context) -> str:
+    """Where ``promote`` writes its decision for the run's logical date."""
+    return f"/data/models/{context['ds']}/promotion.json"
+
+
 # The callback every task gets (common.DEFAULT_ARGS). Notifiers are callables that take the
 # context, which is what Airflow calls a callback with.
 on_failure = FailureAlertNotifier()
+# The success callback of ``promote``.
+on_unusable_production_replaced = UnusableProductionNotifier()

@@ -45,17 +45,29 @@ DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@production"
 # How `promote` decides, also Variables read when the task runs: `auto` moves the production
 # alias when the challenger wins; `manual` stops at the challenger alias for a person to review.
 PROMOTION_MODE = "{{ var.value.get('promotion_mode', 'auto') }}"
-# The ROC AUC margin a challenger must beat production by.
-PROMOTION_MIN_IMPROVEMENT = "{{ var.value.get('promotion_min_improvement', '0.002') }}"
+# The lower end of the 95% paired-bootstrap interval of (challenger - production) ROC AUC
+# must be above this margin.
+PROMOTION_MIN_IMPROVEMENT = "{{ var.value.get('promotion_min_improvement', '0') }}"
+# The floor every challenger's own ROC AUC must reach, the very first model's too.
+PROMOTION_MIN_ROC_AUC = "{{ var.value.get('promotion_min_roc_auc', '0.75') }}"
 # Extra ml-train arguments, for example `--model random-forest --n-trees 200`: tuning
 # without editing the DAG (see `ml-train --help`). Empty: logistic regression, defaults.
 TRAIN_ARGS = "{{ var.value.get('train_args', '') }}"
 
-# A stage that exits with one of these codes was called wrongly, which no retry can fix, so
-# the task fails at once (and its alert goes out) instead of retrying. The stages (ml-cli)
-# exit with 2 for command-line usage errors, as clap does, and with 1 for every other
-# failure, which stays retryable.
-PERMANENT_EXIT_CODES = frozenset({2})
+# What a stage's exit status means (defined once in crates/ml-cli): 2 is a command-line usage
+# error (as clap exits) and 65 bad input data or a bad model; no retry can fix either, so the
+# task fails at once and its alert goes out. 75 says a service (MLflow) was unreachable or
+# failing and nothing was changed: retried with exponential backoff for as many tries as the
+# task has. Any other failure (1) is retried too, but only OTHER_FAILURE_TRIES times in all.
+PERMANENT_EXIT_CODES = frozenset({2, 65})
+TRANSIENT_EXIT_CODE = 75
+OTHER_FAILURE_TRIES = 3
+EXIT_MEANINGS = {
+    1: "failure",
+    2: "usage error, not retried",
+    65: "bad input data or model, not retried",
+    75: "transient: a service was unreachable or failing, nothing was changed; retried",
+}
 
 FS_CONN_ID = "fs_data"
 OWNER = "ml-platform"
@@ -70,6 +82,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
+    # Each wait is between 1x and 2x of 30 s doubled per try (Airflow spreads them by a
+    # hash of the task instance), capped at 5 minutes. A multiplier of 1 (or True) is none.
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=5),
     # Once a task has failed for good (not on a retry), alert a person (alerts.py).
     "on_failure_callback": on_failure,
 }
@@ -111,6 +127,12 @@ class Stage:
     name: str
     mem_limit: str
     needs_mlflow: bool = False
+
+    @property
+    def retries(self) -> int:
+        """A stage that talks to MLflow rides out an outage of several minutes: with the
+        default backoff (30 s doubling, capped at 5 min), 6 retries wait at least 17 minutes."""
+        return 6 if self.needs_mlflow else DEFAULT_ARGS["retries"]
 
     @property
     def image(self) -> str:
@@ -168,8 +190,10 @@ class HardenedDockerOperator(DockerOperator):
     this subclass hands it a client that adds those options there, and nowhere else.
 
     It also refuses to run when a bind mount has no absolute host path (``ML_HOST_DATA_DIR``
-    unset), labels each container with the task that started it, and fails without retries
-    when a stage exits with a usage error (PERMANENT_EXIT_CODES).
+    unset), labels each container with the task that started it, fails without retries when a
+    stage exits with a usage or bad-input status (PERMANENT_EXIT_CODES), and retries a
+    failure other than a transient one (TRANSIENT_EXIT_CODE) at most OTHER_FAILURE_TRIES
+    times in all.
 
     ``extra_arguments`` (templated) is one string split like a shell would, without a
     shell, and appended to ``command``: a Variable can carry several flags.
@@ -243,10 +267,25 @@ class HardenedDockerOperator(DockerOperator):
             return super().execute(context)
         except DockerContainerFailedException as err:
             code = self.cli.exit_code
+            self.log.error(
+                "%s exited with status %s (%s)",
+                self.image,
+                code,
+                EXIT_MEANINGS.get(code, "failure"),
+            )
             if code in PERMANENT_EXIT_CODES:
+                what = "its command line" if code == 2 else "its input data or model"
                 raise AirflowFailException(
-                    f"{self.image} rejected its command line (exit code {code}): "
+                    f"{self.image} rejected {what} (exit code {code}): "
                     "not retrying; the container output above says why"
+                ) from err
+            if (
+                code != TRANSIENT_EXIT_CODE
+                and context["ti"].try_number >= OTHER_FAILURE_TRIES
+            ):
+                raise AirflowFailException(
+                    f"{self.image} failed (exit code {code}) on try "
+                    f"{context['ti'].try_number}: not retrying further"
                 ) from err
             raise
 
@@ -257,6 +296,7 @@ def stage_task(
     *,
     task_id: str | None = None,
     extra_arguments: str = "",
+    **kwargs: Any,
 ) -> HardenedDockerOperator:
     """A task that runs one stage binary with ``arguments`` (templated) in its own container,
     followed by the flags in ``extra_arguments`` (templated, split like a shell would)."""
@@ -277,6 +317,8 @@ def stage_task(
         environment=mlflow_environment() if network else {},
         private_environment=mlflow_credentials() if network else {},
         execution_timeout=timedelta(minutes=30),
+        retries=stage.retries,
+        **kwargs,
     )
 
 

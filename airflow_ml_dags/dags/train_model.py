@@ -8,10 +8,15 @@ Every week, trains a classifier on the data of the run's logical date:
 3. `split` writes `train.csv` and `val.csv` next to it;
 4. `train` fits the model on `train.csv` and saves it to `/data/models/{{ ds }}/`
    (`model.bin`, `params.json`);
-5. `validate` scores it on `val.csv` and writes `metrics.json` next to the model.
-
-Nothing is rolled out here: `predict` uses whatever model the Airflow Variable `model_path`
-names, so a person reads `metrics.json` first and then points the Variable at the new model.
+5. `validate` scores it on `val.csv` and writes `metrics.json` next to the model;
+6. `promote` registers it in MLflow as the `challenger` of `heart-disease-classifier`, scores
+   it and the current `production` version on the same `val.csv`, and moves `production`
+   (which `predict` follows) only when the challenger's ROC AUC reaches the Variable
+   `promotion_min_roc_auc` (default 0.75) and, if there is a production model, the lower end
+   of the 95% paired-bootstrap interval of the ROC AUC difference is above the Variable
+   `promotion_min_improvement` (default 0). If MLflow or the production model cannot be
+   reached, nothing moves and the task is retried. With the Variable `promotion_mode` =
+   `manual` it stops at `challenger`. The decision is in `promotion.json` next to the model.
 
 **catchup is off on purpose.** Old weeks only matter when someone asks for them; then
 `airflow backfill create --dag-id train_model` trains them, one week at a time
@@ -21,11 +26,13 @@ names, so a person reads `metrics.json` first and then points the Variable at th
 from __future__ import annotations
 
 from airflow.sdk import DAG
+from alerts import on_unusable_production_replaced
 from common import (
     DEFAULT_ARGS,
     MODEL_DIR,
     PROCESSED_DIR,
     PROMOTION_MIN_IMPROVEMENT,
+    PROMOTION_MIN_ROC_AUC,
     PROMOTION_MODE,
     RAW_DIR,
     START_DATE,
@@ -74,6 +81,9 @@ with DAG(
             PROMOTION_MODE,
             "--min-improvement",
             PROMOTION_MIN_IMPROVEMENT,
+            "--min-roc-auc",
+            PROMOTION_MIN_ROC_AUC,
         ],
+        on_success_callback=on_unusable_production_replaced,
     )
     raw_ready >> preprocess >> split >> train >> validate >> promote

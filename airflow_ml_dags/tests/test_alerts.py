@@ -152,7 +152,7 @@ EXPECTED_LOG_URL = (
 def assert_names_everything(text: str) -> None:
     assert "predict" in text
     assert "2026-01-05T00:00:00+00:00" in text
-    assert "3 of 3" in text
+    assert "3 of 7" in text
     assert "error: cannot read /data/raw/2026-01-05/data.csv" in text
     assert EXPECTED_LOG_URL in text
 
@@ -189,10 +189,10 @@ def test_apprise_reaches_a_real_webhook(webhook, failed_predict):
 def test_both_channels_get_the_same_alert(smtp_server, webhook, failed_predict):
     alerts.on_failure(failed_predict())
     assert (
-        "3 of 3"
+        "3 of 7"
         in smtp_server.messages.get(timeout=10).get_body(("html",)).get_content()
     )
-    assert "3 of 3" in webhook.requests.get(timeout=10)[1]["message"]
+    assert "3 of 7" in webhook.requests.get(timeout=10)[1]["message"]
 
 
 def test_a_failing_channel_does_not_stop_the_others(
@@ -304,3 +304,58 @@ def test_a_sensor_timeout_alerts(callback_dags, webhook):
     # A sensor that timed out is not retried: the alert comes after its first try.
     tries = common.DEFAULT_ARGS["retries"] + 1
     assert f"1 of {tries}" in payload["message"]
+
+
+def promotion_context(dags, tmp_path, monkeypatch, decision: dict) -> dict:
+    """The success context of `promote`, with its promotion.json written under tmp_path."""
+    path = tmp_path / "promotion.json"
+    path.write_text(json.dumps(decision))
+    monkeypatch.setattr(alerts, "promotion_file", lambda context: str(path))
+    task = dags["train_model"].get_task("promote")
+    return runtime_ti(task, SAMPLE_DATE).get_template_context()
+
+
+def test_replacing_an_unusable_production_model_alerts(
+    dags, webhook, tmp_path, monkeypatch
+):
+    task = dags["train_model"].get_task("promote")
+    assert alerts.on_unusable_production_replaced in task.on_success_callback
+    context = promotion_context(
+        dags,
+        tmp_path,
+        monkeypatch,
+        {
+            "registered_model": "heart-disease-classifier",
+            "version": "7",
+            "outcome": "promoted",
+            "production_unusable": True,
+            "reason": "production version 6 is unusable by this build (format 1)",
+        },
+    )
+    alerts.on_unusable_production_replaced(context)
+    _, payload = webhook.requests.get(timeout=10)
+    assert payload["title"] == (
+        "Airflow: train_model.promote replaced an unusable production model for "
+        "2026-01-05T00:00:00+00:00"
+    )
+    assert "Decision:" in payload["message"]
+    assert (
+        "heart-disease-classifier version 7 is production now: production "
+        "version 6 is unusable by this build (format 1)"
+    ) in payload["message"]
+
+
+def test_an_ordinary_decision_sends_nothing(dags, webhook, tmp_path, monkeypatch):
+    for decision in (
+        {"outcome": "promoted", "production_unusable": False},
+        {"outcome": "rejected", "production_unusable": False},
+    ):
+        alerts.on_unusable_production_replaced(
+            promotion_context(dags, tmp_path, monkeypatch, decision)
+        )
+    # An unreadable decision is logged, not guessed at.
+    monkeypatch.setattr(alerts, "promotion_file", lambda context: "/nonexistent.json")
+    alerts.on_unusable_production_replaced(
+        runtime_ti(dags["train_model"].get_task("promote")).get_template_context()
+    )
+    assert webhook.requests.empty()

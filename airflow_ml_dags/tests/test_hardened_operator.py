@@ -17,7 +17,13 @@ from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from common import PERMANENT_EXIT_CODES, STAGES, HardenedDockerOperator
+from common import (
+    OTHER_FAILURE_TRIES,
+    PERMANENT_EXIT_CODES,
+    STAGES,
+    TRANSIENT_EXIT_CODE,
+    HardenedDockerOperator,
+)
 from ml_dag_testing import STACK_ENV
 
 API_VERSION = "1.41"  # Docker Engine 20.10, the oldest engine we support
@@ -167,6 +173,59 @@ def test_usage_error_fails_without_retry(dags, render):
     # DockerOperator 4.6.1 removes the container in a `finally` under "success" too, so a
     # failed container is gone as well; its output is in the task log.
     assert client.removed == [("c0ffee", False)]
+
+
+def test_bad_input_fails_without_retry(dags, render):
+    assert 65 in PERMANENT_EXIT_CODES  # ml-cli's EXIT_BAD_INPUT
+    task = dags["train_model"].get_task("promote")
+    client = LocalDaemonClient(
+        exit_code=65, output=b"error: /data/processed/x/val.csv: row 3 ...\n"
+    )
+    with pytest.raises(AirflowFailException, match="input data or model .exit code 65"):
+        run_with(task, render, client)
+
+
+def run_on_try(task, render, client: LocalDaemonClient, try_number: int):
+    rendered, context = render(task)
+    context["ti"].try_number = try_number
+    rendered.__dict__["hook"] = SimpleNamespace(api_client=client)
+    return rendered.execute(context)
+
+
+def test_transient_failures_are_retried_past_other_failures(dags, render):
+    """Exit 75 (MLflow unreachable, nothing changed) stays retryable on every try; any
+    other failure only until OTHER_FAILURE_TRIES."""
+    task = dags["train_model"].get_task("promote")
+    last = OTHER_FAILURE_TRIES
+    with pytest.raises(DockerContainerFailedException) as failure:
+        run_on_try(task, render, LocalDaemonClient(exit_code=TRANSIENT_EXIT_CODE), last)
+    assert not isinstance(failure.value, AirflowFailException)
+    with pytest.raises(DockerContainerFailedException) as failure:
+        run_on_try(task, render, LocalDaemonClient(exit_code=1), last - 1)
+    assert not isinstance(failure.value, AirflowFailException)
+    with pytest.raises(AirflowFailException, match=f"on try {last}"):
+        run_on_try(task, render, LocalDaemonClient(exit_code=1), last)
+
+
+def test_mlflow_stages_ride_out_a_five_minute_outage(dags):
+    """The waits Airflow puts between tries (next_retry_datetime: at least retry_delay *
+    multiplier ** (try - 1), capped by max_retry_delay) add up to more than 5 minutes for
+    every task that talks to MLflow."""
+    for dag in dags.values():
+        for task in dag.tasks:
+            stage = getattr(task, "image", "").removeprefix("ml-").split(":")[0]
+            if stage not in STAGES or not STAGES[stage].needs_mlflow:
+                continue
+            waits = [
+                min(
+                    task.retry_delay.total_seconds()
+                    * task.retry_exponential_backoff ** (n - 1),
+                    task.max_retry_delay.total_seconds(),
+                )
+                for n in range(1, task.retries + 1)
+            ]
+            assert task.retry_exponential_backoff > 1, task.task_id
+            assert sum(waits) >= 300, (task.task_id, waits)
 
 
 def test_other_failures_stay_retryable(dags, render):

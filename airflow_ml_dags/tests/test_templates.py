@@ -41,7 +41,9 @@ EXPECTED_COMMANDS = {
         "--mode",
         "auto",
         "--min-improvement",
-        "0.002",
+        "0",
+        "--min-roc-auc",
+        "0.75",
     ],
     ("predict", "predict"): [
         "--input-dir",
@@ -100,12 +102,21 @@ def test_model_path_comes_from_the_variable_at_run_time(dags, render, monkeypatc
 
 
 def test_promotion_settings_come_from_variables_at_run_time(dags, render, monkeypatch):
-    """promotion_mode=manual stops at the challenger alias; the margin is a Variable too."""
+    """promotion_mode=manual stops at the challenger alias; the margin and the floor are
+    Variables too."""
     task = dags["train_model"].get_task("promote")
     monkeypatch.setenv("AIRFLOW_VAR_PROMOTION_MODE", "manual")
     monkeypatch.setenv("AIRFLOW_VAR_PROMOTION_MIN_IMPROVEMENT", "0.05")
+    monkeypatch.setenv("AIRFLOW_VAR_PROMOTION_MIN_ROC_AUC", "0.8")
     rendered, _ = render(task)
-    assert rendered.command[-4:] == ["--mode", "manual", "--min-improvement", "0.05"]
+    assert rendered.command[-6:] == [
+        "--mode",
+        "manual",
+        "--min-improvement",
+        "0.05",
+        "--min-roc-auc",
+        "0.8",
+    ]
 
 
 def test_train_args_variable_adds_flags_at_run_time(dags, render, monkeypatch):

@@ -62,6 +62,9 @@ REGENERATED_DAY = DAYS[0]
 SCHEDULER_DAY = SUNDAY - timedelta(days=7)
 POSTGRES_DAY = SUNDAY - timedelta(days=14)
 MLFLOW_DAY = SUNDAY - timedelta(days=21)
+# Not a Sunday: a manually triggered training of a day the backfill generated, so that its
+# promotion compares with whatever production the earlier drills left.
+PROMOTE_DAY = SUNDAY - timedelta(days=17)
 MALFORMED = Path(__file__).resolve().parent / "malformed"
 # Malformed days that go through the real DAG (predict) with alerting; the whole corpus
 # goes through the stage images directly.
@@ -809,4 +812,86 @@ def test_mlflow_down_during_training(
         d.observe(
             f"run success {time.monotonic() - stopped:.0f} s after the stop; tries "
             f"{tries}; no alert"
+        )
+
+
+def production_version(stack: Stack) -> str | None:
+    """The version the registry's production alias points at, None without one."""
+    found = stack.mlflow_rest(
+        "GET", "registered-models/get", name="heart-disease-classifier"
+    )["registered_model"]
+    return next(
+        (a["version"] for a in found.get("aliases", []) if a["alias"] == "production"),
+        None,
+    )
+
+
+def test_mlflow_down_during_promotion(
+    stack: Stack, airflow: AirflowClient, backfill: dict, receiver: Receiver
+) -> None:
+    with drill(
+        "MLflow down during promote",
+        "`compose stop mlflow` while `promote` is about to judge a challenger: the task "
+        "exits 75 (transient) with one error line, writes no decision and moves no alias; "
+        "Airflow retries it, and the retry decides once MLflow is back; no alert",
+    ) as d:
+        generated(airflow, backfill, PROMOTE_DAY)
+        before = production_version(stack)
+        d.observe(f"production before: version {before}")
+        run_id = train_run(airflow, PROMOTE_DAY)
+        trap, _ = hold_task(stack, airflow, "train_model", run_id, "promote")
+        decision_file = (
+            stack.data_dir / "models" / PROMOTE_DAY.isoformat() / "promotion.json"
+        )
+        stopped = time.monotonic()
+        try:
+            stack.compose("stop", "mlflow")
+            trap.release()
+            ti = wait_for_task(
+                airflow, "train_model", run_id, "promote", {"up_for_retry"}, RUN_TIMEOUT
+            )
+            log = airflow.task_log("train_model", run_id, "promote", ti["try_number"])
+            errors = [
+                line.strip()
+                for line in log.splitlines()
+                if line.strip().startswith("error:")
+            ]
+            assert len(errors) == 1, errors
+            assert "could not talk to MLflow" in errors[0], errors[0]
+            assert "exited with status 75 (transient" in log, "exit status in the log"
+            assert not decision_file.exists(), "a failed try wrote a decision"
+            d.observe(
+                f"promote try {ti['try_number']} failed {time.monotonic() - stopped:.0f} s "
+                f"after the stop, up for retry, no promotion.json: {errors[0]}"
+            )
+        finally:
+            stack.compose("start", "mlflow")
+        wait_service(stack, "mlflow")
+        # The retry waits at least 30 s; MLflow is usually back before it starts.
+        during = production_version(stack)
+        promote = task_instance(airflow, "train_model", run_id, "promote")
+        if promote["try_number"] == ti["try_number"]:
+            assert during == before, f"production moved while failing: {during}"
+            d.observe(
+                f"MLflow healthy {time.monotonic() - stopped:.0f} s after the stop; "
+                f"production still version {during}"
+            )
+        finished_ok(airflow, "train_model", run_id)
+        decision = json.loads(decision_file.read_text())
+        after = production_version(stack)
+        expected = decision["version"] if decision["outcome"] == "promoted" else before
+        assert after == expected, (after, decision)
+        if decision["production"] is not None:
+            assert decision["production"]["version"] == before, decision
+        tries = task_instance(airflow, "train_model", run_id, "promote")["try_number"]
+        alerts = [
+            a
+            for a in receiver.alerts()
+            if PROMOTE_DAY.isoformat() in a["payload"]["title"]
+        ]
+        assert not alerts, alerts
+        d.observe(
+            f"run success {time.monotonic() - stopped:.0f} s after the stop on promote "
+            f"try {tries}: {decision['outcome']} ({decision['reason']}); production now "
+            f"version {after}; no alert"
         )
