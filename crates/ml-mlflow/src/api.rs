@@ -9,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::client::{artifact_proxy_path, Body, Client, Method, Request};
+use crate::client::{artifact_proxy_path, Body, Client, Method, Replay, Request, ALREADY_EXISTS};
 use crate::error::{Error, Result};
+use crate::request_id::{new_request_id, CLIENT_REQUEST_ID_TAG};
 use crate::uri::{artifact_root, join_artifact_path, validate_relative_path, ModelUri};
 
 /// Experiment tag MLflow 3's UI reads to choose an experiment's view. Without it the UI opens
@@ -211,7 +212,6 @@ const BATCH_MAX_PARAMS: usize = 100;
 const BATCH_MAX_TAGS: usize = 100;
 
 const NOT_FOUND: &str = "RESOURCE_DOES_NOT_EXIST";
-const ALREADY_EXISTS: &str = "RESOURCE_ALREADY_EXISTS";
 
 fn is_not_found(err: &Error) -> bool {
     err.error_code() == Some(NOT_FOUND) || err.status() == Some(404)
@@ -248,55 +248,87 @@ impl Client {
     }
 
     /// Creates an experiment and returns its id. It is tagged as a model-training experiment,
-    /// so MLflow's UI opens it on its runs, params and metrics.
+    /// so MLflow's UI opens it on its runs, params and metrics. A name that is taken is an
+    /// error (`RESOURCE_ALREADY_EXISTS`), except when an earlier attempt of this call may have
+    /// taken it (its answer was lost): then the experiment of that name is returned.
     pub fn create_experiment(&self, name: &str) -> Result<String> {
         #[derive(Deserialize)]
         struct Answer {
             experiment_id: String,
         }
-        let answer: Answer = self.send_json(
-            Method::Post,
+        let find = |client: &Client| -> Result<Option<Answer>> {
+            Ok(client
+                .get_experiment_by_name(name)?
+                .filter(|e| e.lifecycle_stage != "deleted")
+                .map(|e| Answer {
+                    experiment_id: e.experiment_id,
+                }))
+        };
+        let answer: Answer = self.create_json(
+            Replay::UniqueName,
             "/api/2.0/mlflow/experiments/create",
             &json!({
                 "name": name,
                 "tags": [{ "key": EXPERIMENT_KIND_TAG, "value": EXPERIMENT_KIND_MODEL_TRAINING }],
             }),
+            &find,
         )?;
         Ok(answer.experiment_id)
     }
 
     /// The experiment called `name`, created if missing and restored if deleted. Safe when
-    /// two stages race to create it.
+    /// two stages race to create it, and when a create or restore is retried after its
+    /// answer was lost.
     pub fn ensure_experiment(&self, name: &str) -> Result<Experiment> {
-        if let Some(found) = self.get_experiment_by_name(name)? {
-            if found.lifecycle_stage == "deleted" {
-                let _: Empty = self.send_json(
-                    Method::Post,
-                    "/api/2.0/mlflow/experiments/restore",
-                    &json!({ "experiment_id": found.experiment_id }),
-                )?;
+        let vanished = || Error::Api {
+            method: "GET",
+            endpoint: "/api/2.0/mlflow/experiments/get-by-name".to_string(),
+            status: 404,
+            error_code: Some(NOT_FOUND.to_string()),
+            message: format!("experiment {name:?} vanished right after it was created"),
+            attempts: 1,
+        };
+        let found = match self.get_experiment_by_name(name)? {
+            Some(found) => found,
+            None => {
+                match self.create_experiment(name) {
+                    Ok(_) => {}
+                    Err(err) if err.error_code() == Some(ALREADY_EXISTS) => {}
+                    Err(err) => return Err(err),
+                }
+                self.get_experiment_by_name(name)?.ok_or_else(vanished)?
             }
+        };
+        if found.lifecycle_stage != "deleted" {
             return Ok(found);
         }
-        match self.create_experiment(name) {
-            Ok(_) => {}
-            Err(err) if err.error_code() == Some(ALREADY_EXISTS) => {}
-            Err(err) => return Err(err),
+        let restored: Result<Empty> = self.send_json(
+            Method::Post,
+            "/api/2.0/mlflow/experiments/restore",
+            &json!({ "experiment_id": found.experiment_id }),
+        );
+        match restored {
+            Ok(_) => self.get_experiment_by_name(name)?.ok_or_else(vanished),
+            // A restore sent again after its answer was lost finds no deleted experiment of
+            // that id (MLflow 3 answers 404), as does one that lost a race with another
+            // restore: what counts is whether the experiment is active now.
+            Err(err) if err.status().is_some_and(|s| (400..500).contains(&s)) => {
+                match self.get_experiment_by_name(name)? {
+                    Some(now) if now.lifecycle_stage != "deleted" => Ok(now),
+                    _ => Err(err),
+                }
+            }
+            Err(err) => Err(err),
         }
-        self.get_experiment_by_name(name)?
-            .ok_or_else(|| Error::Api {
-                method: "GET",
-                endpoint: "/api/2.0/mlflow/experiments/get-by-name".to_string(),
-                status: 404,
-                error_code: Some(NOT_FOUND.to_string()),
-                message: format!("experiment {name:?} vanished right after it was created"),
-                attempts: 1,
-            })
     }
 
     // ---- runs -------------------------------------------------------------------------
 
     /// Starts a run (status `RUNNING`) in `experiment_id`.
+    ///
+    /// The run is tagged [`CLIENT_REQUEST_ID_TAG`] with an id unique to this call: when an
+    /// attempt's answer is lost, the run it made is found by that tag and returned, and no
+    /// second run is started.
     pub fn create_run(
         &self,
         experiment_id: &str,
@@ -307,6 +339,8 @@ impl Client {
         struct Answer {
             run: Run,
         }
+        let request_id = new_request_id();
+        let tags = with_request_id(tags, &request_id);
         let mut body = json!({
             "experiment_id": experiment_id,
             "start_time": now_millis(),
@@ -315,7 +349,17 @@ impl Client {
         if let Some(name) = run_name {
             body["run_name"] = json!(name);
         }
-        let answer: Answer = self.send_json(Method::Post, "/api/2.0/mlflow/runs/create", &body)?;
+        let find = |client: &Client| -> Result<Option<Answer>> {
+            let filter = format!("tags.`{CLIENT_REQUEST_ID_TAG}` = '{request_id}'");
+            let found = client.search_runs(experiment_id, &filter, 1)?;
+            Ok(found.into_iter().next().map(|run| Answer { run }))
+        };
+        let answer: Answer = self.create_json(
+            Replay::NewObject,
+            "/api/2.0/mlflow/runs/create",
+            &body,
+            &find,
+        )?;
         Ok(answer.run)
     }
 
@@ -420,6 +464,7 @@ impl Client {
             path: artifact_proxy_path(&location),
             query: &[],
             body: Some(Body::Bytes(bytes)),
+            replay: Replay::Safe,
         })?;
         Ok(())
     }
@@ -438,6 +483,7 @@ impl Client {
             path: artifact_proxy_path(&location),
             query: &[],
             body: None,
+            replay: Replay::Safe,
         })
     }
 
@@ -526,6 +572,9 @@ impl Client {
         }
     }
 
+    /// Creates the registered model `name`. A name that is taken is an error
+    /// (`RESOURCE_ALREADY_EXISTS`), except when an earlier attempt of this call may have
+    /// taken it (its answer was lost): then the model of that name is returned.
     pub fn create_registered_model(
         &self,
         name: &str,
@@ -535,10 +584,16 @@ impl Client {
         struct Answer {
             registered_model: RegisteredModel,
         }
-        let answer: Answer = self.send_json(
-            Method::Post,
+        let find = |client: &Client| -> Result<Option<Answer>> {
+            Ok(client
+                .get_registered_model(name)?
+                .map(|registered_model| Answer { registered_model }))
+        };
+        let answer: Answer = self.create_json(
+            Replay::UniqueName,
             "/api/2.0/mlflow/registered-models/create",
             &json!({ "name": name, "description": description }),
+            &find,
         )?;
         Ok(answer.registered_model)
     }
@@ -563,6 +618,10 @@ impl Client {
 
     /// Registers `source` (an artifact URI inside the run `run_id`) as a new version of
     /// `name`, and waits until the registry says it is `READY`.
+    ///
+    /// The version is tagged [`CLIENT_REQUEST_ID_TAG`] with an id unique to this call: when
+    /// an attempt's answer is lost, the version it made is found by that tag and returned,
+    /// and no second version is registered.
     pub fn create_model_version(
         &self,
         name: &str,
@@ -574,10 +633,23 @@ impl Client {
         struct Answer {
             model_version: ModelVersion,
         }
-        let answer: Answer = self.send_json(
-            Method::Post,
+        let request_id = new_request_id();
+        let tags = with_request_id(tags, &request_id);
+        let find = |client: &Client| -> Result<Option<Answer>> {
+            // The id is unique on its own; filtering by name here would need quoting rules
+            // that MLflow's filter syntax does not have for names with both kinds of quotes.
+            let filter = format!("tags.`{CLIENT_REQUEST_ID_TAG}` = '{request_id}'");
+            let found = client.search_model_versions(&filter, 10)?;
+            Ok(found
+                .into_iter()
+                .find(|v| v.name == name)
+                .map(|model_version| Answer { model_version }))
+        };
+        let answer: Answer = self.create_json(
+            Replay::NewObject,
             "/api/2.0/mlflow/model-versions/create",
             &json!({ "name": name, "source": source, "run_id": run_id, "tags": tags }),
+            &find,
         )?;
         let mut version = answer.model_version;
         // Our server registers synchronously; stores that copy artifacts first answer
@@ -708,6 +780,15 @@ impl Client {
             ModelUri::Version { name, version } => self.get_model_version(name, version),
         }
     }
+}
+
+/// `tags` plus [`CLIENT_REQUEST_ID_TAG`] = `request_id` (replacing a caller's tag of that key).
+fn with_request_id(tags: &[Tag], request_id: &str) -> Vec<Tag> {
+    tags.iter()
+        .filter(|t| t.key != CLIENT_REQUEST_ID_TAG)
+        .cloned()
+        .chain([Tag::new(CLIENT_REQUEST_ID_TAG, request_id)])
+        .collect()
 }
 
 /// Writes `bytes` to a hidden sibling of `dest`, syncs it, and renames it into place.

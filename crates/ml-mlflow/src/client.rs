@@ -88,7 +88,37 @@ pub(crate) struct Request<'a> {
     pub path: String,
     pub query: &'a [(&'a str, &'a str)],
     pub body: Option<Body<'a>>,
+    /// What sending it a second time would do.
+    pub replay: Replay,
 }
+
+/// What a second copy of a request does on the server, which decides whether it may be sent
+/// again after an attempt that may have reached the server without its answer reaching us
+/// (a connection lost after sending, a timeout, a 5xx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// The same as the first: reads, uploads to a fixed path, sets and updates. (MLflow
+    /// keeps one copy of a metric logged twice with the same key, value, timestamp and step,
+    /// and accepts a param logged again with the same value, so `runs/log-batch` is one.)
+    Safe,
+    /// Nothing: it creates an object under a name MLflow keeps unique (experiments,
+    /// registered models). The copy may be answered `RESOURCE_ALREADY_EXISTS` for the object
+    /// the first attempt made, which [`Client::send_create`] then looks up.
+    UniqueName,
+    /// A second object: runs and model versions. Sent again only after a look-up found
+    /// nothing (see [`Client::send_create`]).
+    NewObject,
+}
+
+/// A request's answer, or the object a look-up found in its place.
+pub(crate) enum Created<T> {
+    Answer(Vec<u8>),
+    Found(T),
+}
+
+/// Looks up the object a create request may already have made (`None`: it did not make it).
+/// Called with a client whose retry budget is what is left of the create's.
+pub(crate) type Find<'f, T> = &'f dyn Fn(&Client) -> Result<Option<T>>;
 
 pub(crate) enum Body<'a> {
     Json(Vec<u8>),
@@ -193,58 +223,146 @@ impl Client {
             path: endpoint.to_string(),
             query,
             body: None,
+            replay: Replay::Safe,
         })?;
         decode(Method::Get, endpoint, &body)
     }
 
-    /// POST a JSON body to an endpoint of the REST API.
+    /// POST (or PUT) a JSON body to an endpoint of the REST API; the request must be one
+    /// that may be sent twice ([`Replay::Safe`]).
     pub(crate) fn send_json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         endpoint: &str,
         body: &B,
     ) -> Result<T> {
-        // Serializing our own request types cannot fail (string keys, finite floats are
-        // checked by the callers); map the impossible case to a decode error anyway.
-        let json = serde_json::to_vec(body).map_err(|source| Error::Decode {
-            method: method.as_str(),
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
-        let answer = self.send(Request {
-            method,
-            path: endpoint.to_string(),
-            query: &[],
-            body: Some(Body::Json(json)),
-        })?;
+        let answer = self.send(json_request(method, endpoint, body, Replay::Safe)?)?;
         decode(method, endpoint, &answer)
+    }
+
+    /// POST a JSON body that creates something (`replay` is [`Replay::UniqueName`] or
+    /// [`Replay::NewObject`]), and decode the answer; `find` looks the object up when an
+    /// attempt may have made it without its answer reaching us (see [`Client::send_create`]).
+    pub(crate) fn create_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        replay: Replay,
+        endpoint: &str,
+        body: &B,
+        find: Find<'_, T>,
+    ) -> Result<T> {
+        let request = json_request(Method::Post, endpoint, body, replay)?;
+        match self.send_create(request, find)? {
+            Created::Answer(answer) => decode(Method::Post, endpoint, &answer),
+            Created::Found(found) => Ok(found),
+        }
     }
 
     /// Sends `request`, retrying transport failures and 5xx/429 answers with exponential
     /// backoff within the retry budget. Returns the body of a 2xx answer.
+    ///
+    /// A [`Replay::NewObject`] request is not sent again after an attempt that may have
+    /// reached the server: [`Client::send_create`] looks for the object first.
     pub(crate) fn send(&self, request: Request<'_>) -> Result<Vec<u8>> {
+        match self.send_reconciled(request, None::<Find<'_, std::convert::Infallible>>)? {
+            Created::Answer(body) => Ok(body),
+            Created::Found(never) => match never {},
+        }
+    }
+
+    /// Sends a create request the way [`Client::send`] does, except after an attempt whose
+    /// outcome is unknown (it may have reached the server: the connection broke after
+    /// connecting, a timeout, a 5xx answer). Then:
+    ///
+    /// - [`Replay::NewObject`]: before each further attempt `find` looks for the object (by a
+    ///   tag unique to this call); if it is there, it is returned and nothing is sent again.
+    ///   A look-up that itself fails transiently is retried (still within the budget) before
+    ///   anything is sent: the create is only repeated once a look-up answered "not there".
+    /// - [`Replay::UniqueName`]: the request is sent again (MLflow cannot make a second object
+    ///   of that name), and a final `RESOURCE_ALREADY_EXISTS` answer is reconciled with `find`
+    ///   (a get by name), which returns the object that an earlier attempt made.
+    ///
+    /// Errors before any byte was sent (name not resolved, connection refused) and 429
+    /// answers are retried as they are: those attempts never reached MLflow.
+    ///
+    /// What this cannot see: an attempt that timed out on our side while the server was
+    /// still working on it, and that finishes after the look-up. A request timeout much
+    /// longer than MLflow's time to create a run or version keeps that window closed.
+    pub(crate) fn send_create<T>(
+        &self,
+        request: Request<'_>,
+        find: Find<'_, T>,
+    ) -> Result<Created<T>> {
+        self.send_reconciled(request, Some(find))
+    }
+
+    fn send_reconciled<T>(
+        &self,
+        request: Request<'_>,
+        find: Option<Find<'_, T>>,
+    ) -> Result<Created<T>> {
         let method = request.method.as_str();
         let endpoint = request.path.clone();
         let started = Instant::now();
-        let mut attempt = 0u32;
+        // Rounds count attempts and look-ups that failed; they set the backoff.
+        let mut round = 0u32;
+        let mut attempts = 0u32;
+        // Set once an attempt may have reached the server without its answer reaching us.
+        let mut maybe_applied = false;
         loop {
-            attempt += 1;
+            round += 1;
+            let pause = self.retry.backoff(round);
+            let out_of_budget = || started.elapsed() + pause > self.retry.budget;
+            // (Without `find`, a NewObject request is never sent again once `maybe_applied`.)
+            if let (true, Replay::NewObject, Some(find)) = (maybe_applied, request.replay, find) {
+                let remaining = self.retry.budget.saturating_sub(started.elapsed());
+                match find(&self.clone().with_retry(RetryPolicy {
+                    budget: remaining,
+                    ..self.retry
+                })) {
+                    Ok(Some(found)) => return Ok(Created::Found(found)),
+                    Ok(None) => {}
+                    Err(err) if is_retried(&err) && !out_of_budget() => {
+                        std::thread::sleep(pause);
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            attempts += 1;
             let outcome = self.attempt(&request);
-            let retryable = match &outcome {
-                Ok((status, _)) => *status == 429 || *status >= 500,
-                Err(err) => is_transient(err),
+            let (retryable, ambiguous) = match &outcome {
+                Ok((status, _)) => (*status == 429 || *status >= 500, *status >= 500),
+                Err(err) => (is_transient(err), !never_sent(err)),
             };
-            let pause = self.retry.backoff(attempt);
-            let out_of_budget = started.elapsed() + pause > self.retry.budget;
-            if !retryable || out_of_budget {
+            maybe_applied |= retryable && ambiguous;
+            let replayable = match request.replay {
+                Replay::Safe | Replay::UniqueName => true,
+                Replay::NewObject => !ambiguous || find.is_some(),
+            };
+            if !retryable || !replayable || out_of_budget() {
                 return match outcome {
-                    Ok((status, body)) if (200..300).contains(&status) => Ok(body),
-                    Ok((status, body)) => Err(api_error(method, &endpoint, status, &body, attempt)),
+                    Ok((status, body)) if (200..300).contains(&status) => Ok(Created::Answer(body)),
+                    Ok((status, body)) => {
+                        let err = api_error(method, &endpoint, status, &body, attempts);
+                        match find {
+                            Some(find)
+                                if maybe_applied
+                                    && request.replay == Replay::UniqueName
+                                    && err.error_code() == Some(ALREADY_EXISTS) =>
+                            {
+                                match find(self)? {
+                                    Some(found) => Ok(Created::Found(found)),
+                                    None => Err(err),
+                                }
+                            }
+                            _ => Err(err),
+                        }
+                    }
                     Err(source) => Err(Error::Unreachable {
                         method,
                         endpoint,
                         base: self.base.clone(),
-                        attempts: attempt,
+                        attempts,
                         elapsed: started.elapsed(),
                         source: Box::new(source),
                     }),
@@ -297,6 +415,29 @@ impl Client {
             .read_to_vec()?;
         Ok((status, body))
     }
+}
+
+/// A request with a JSON body.
+fn json_request<'a, B: Serialize>(
+    method: Method,
+    endpoint: &str,
+    body: &B,
+    replay: Replay,
+) -> Result<Request<'a>> {
+    // Serializing our own request types cannot fail (string keys, finite floats are
+    // checked by the callers); map the impossible case to a decode error anyway.
+    let json = serde_json::to_vec(body).map_err(|source| Error::Decode {
+        method: method.as_str(),
+        endpoint: endpoint.to_string(),
+        source,
+    })?;
+    Ok(Request {
+        method,
+        path: endpoint.to_string(),
+        query: &[],
+        body: Some(Body::Json(json)),
+        replay,
+    })
 }
 
 fn build_agent(timeout: Duration) -> ureq::Agent {
@@ -386,6 +527,41 @@ fn is_transient(err: &ureq::Error) -> bool {
             | ureq::Error::Protocol(_)
     )
 }
+
+/// Transport failures that happen before the first byte of the request is sent, so the
+/// server never saw it. Everything else (a reset or a close after connecting, a timeout)
+/// may have come after the server got the whole request. With only a global timeout set,
+/// ureq reports a timeout while connecting as `Global`, so that one counts as ambiguous too.
+fn never_sent(err: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    match err {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Timeout(phase) => {
+            matches!(phase, ureq::Timeout::Resolve | ureq::Timeout::Connect)
+        }
+        ureq::Error::Io(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::HostUnreachable
+                | ErrorKind::NetworkUnreachable
+                | ErrorKind::NetworkDown
+                | ErrorKind::AddrNotAvailable
+        ),
+        _ => false,
+    }
+}
+
+/// Errors of a call that [`Client::send`] retries itself (so a look-up failing this way
+/// says nothing about whether the object exists).
+fn is_retried(err: &Error) -> bool {
+    match err {
+        Error::Unreachable { .. } => true,
+        Error::Api { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
+}
+
+pub(crate) const ALREADY_EXISTS: &str = "RESOURCE_ALREADY_EXISTS";
 
 #[derive(serde::Deserialize)]
 struct ErrorBody {
@@ -515,6 +691,32 @@ mod tests {
         let pauses: Vec<u128> = (1..=6).map(|a| policy.backoff(a).as_millis()).collect();
         assert_eq!(pauses, [100, 200, 400, 500, 500, 500]);
         assert_eq!(policy.backoff(200), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn only_failures_before_the_first_byte_count_as_never_sent() {
+        use std::io::{Error as IoError, ErrorKind};
+        let io = |kind| ureq::Error::Io(IoError::from(kind));
+        for err in [
+            ureq::Error::HostNotFound,
+            ureq::Error::ConnectionFailed,
+            ureq::Error::Timeout(ureq::Timeout::Connect),
+            io(ErrorKind::ConnectionRefused),
+            io(ErrorKind::NetworkUnreachable),
+        ] {
+            assert!(never_sent(&err), "{err}");
+        }
+        for err in [
+            // What a connection lost after sending, or a slow server, looks like.
+            io(ErrorKind::ConnectionReset),
+            io(ErrorKind::UnexpectedEof),
+            io(ErrorKind::BrokenPipe),
+            ureq::Error::Timeout(ureq::Timeout::Global),
+            ureq::Error::Timeout(ureq::Timeout::RecvResponse),
+        ] {
+            assert!(!never_sent(&err), "{err}");
+            assert!(is_transient(&err), "{err}");
+        }
     }
 
     #[test]

@@ -116,6 +116,24 @@ impl Error {
         }
     }
 
+    /// Whether the failure is one of the server or of the way to it, not of the data: MLflow
+    /// unreachable (after the retry budget), an answer 5xx or 429 (overloaded or failing), or
+    /// 401/403 (credentials missing, wrong or without the permission; a person fixes those,
+    /// and the same call works afterwards). Calling again later, unchanged, may succeed;
+    /// a stage maps these to its "retry later" exit status. Everything else (a 4xx such as a
+    /// missing run, an invalid URI or path, a non-finite metric, a local file error) fails
+    /// the same way every time until its input changes.
+    ///
+    /// The client itself retries only the unreachable, 5xx and 429 cases within its budget;
+    /// 401 and 403 are reported at once.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } => true,
+            Error::Api { status, .. } => matches!(status, 401 | 403 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -125,3 +143,61 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> Error {
+        Error::Api {
+            method: "GET",
+            endpoint: "/api/2.0/mlflow/runs/get".to_string(),
+            status,
+            error_code: None,
+            message: String::new(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn transient_errors_are_the_server_and_the_way_to_it_not_the_data() {
+        for status in [401, 403, 429, 500, 502, 503, 504, 599] {
+            assert!(api(status).is_transient(), "HTTP {status}");
+        }
+        for status in [400, 404, 409, 422] {
+            assert!(!api(status).is_transient(), "HTTP {status}");
+        }
+        let unreachable = Error::Unreachable {
+            method: "POST",
+            endpoint: "/api/2.0/mlflow/runs/create".to_string(),
+            base: "http://127.0.0.1:1".to_string(),
+            attempts: 3,
+            elapsed: Duration::from_secs(1),
+            source: Box::new(ureq::Error::ConnectionFailed),
+        };
+        assert!(unreachable.is_transient());
+
+        let data = [
+            Error::AliasNotFound {
+                name: "clf".to_string(),
+                alias: "production".to_string(),
+                source: Box::new(api(404)),
+            },
+            Error::NonFiniteMetric {
+                key: "loss".to_string(),
+                value: f64::NAN,
+            },
+            Error::InvalidArtifactPath {
+                path: "../x".to_string(),
+                reason: "escapes",
+            },
+            Error::io("model.bin", std::io::Error::other("disk full")),
+            Error::UnsupportedArtifactUri {
+                uri: "s3://b/k".to_string(),
+            },
+        ];
+        for err in data {
+            assert!(!err.is_transient(), "{err}");
+        }
+    }
+}

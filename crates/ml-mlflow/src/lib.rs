@@ -6,7 +6,11 @@
 //! Everything is configured the way MLflow's own client is: `MLFLOW_TRACKING_URI`, optional
 //! `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD` for basic auth. Calls retry
 //! connection failures and 5xx/429 answers with exponential backoff inside a time budget,
-//! then fail with an error naming the endpoint, the HTTP status and MLflow's `error_code`.
+//! then fail with an error naming the endpoint, the HTTP status and MLflow's `error_code`
+//! ([`Error::is_transient`] tells a caller whether trying again later may help). A retried
+//! create never makes a second object: runs and model versions carry a
+//! [`CLIENT_REQUEST_ID_TAG`] unique to the call, and when an attempt's answer is lost the
+//! client looks for the object by that tag before it sends the create again.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), ml_mlflow::Error> {
@@ -25,6 +29,7 @@ mod client;
 mod encode;
 mod error;
 mod record;
+mod request_id;
 pub mod testing;
 mod tracking;
 mod uri;
@@ -40,6 +45,7 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use record::{RunRecord, RUN_RECORD_FILE, RUN_RECORD_FORMAT};
+pub use request_id::CLIENT_REQUEST_ID_TAG;
 pub use tracking::{
     descriptor, LoggedTraining, TrainingRun, DEFAULT_EXPERIMENT, DESCRIPTOR_FILE, EXPERIMENT_ENV,
     FLAVOR, MODEL_ARTIFACT_PATH, SUPERSEDED_BY_TAG,

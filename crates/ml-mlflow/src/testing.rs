@@ -1,11 +1,19 @@
 //! Helpers for the tests that run against a real MLflow server (`mlflow_*` test targets of
 //! this crate and of the stages that use it), so they share one way to find the server and
-//! to name what they create.
+//! to name what they create; with the `testing` feature, also [`FaultProxy`] to break the
+//! way to that server on purpose.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::{Client, RunRecord, TrainingRun};
+
+// The proxy is behind the feature, unlike the helpers below: those are still used by the
+// stage crates' tests without it (their Cargo.toml would have to ask for the feature first).
+#[cfg(any(test, feature = "testing"))]
+mod fault;
+#[cfg(any(test, feature = "testing"))]
+pub use fault::{Exchange, Fault, FaultProxy};
 
 /// The address of the test server that `scripts/mlflow-test-server.sh` exports as
 /// `MLFLOW_TEST_URI`. Panics with how to run the tests when it is not set: these tests never
