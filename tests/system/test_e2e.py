@@ -266,7 +266,7 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     )
     assert weak["outcome"] == "rejected", weak
     assert weak["production"]["version"] == first["version"]
-    assert weak["challenger_roc_auc"] < weak["production"]["roc_auc"], weak
+    assert weak["challenger_roc_auc"] < weak["production"]["metrics"]["roc_auc"], weak
     tags = version_tags(stack, weak["version"])
     assert tags["promotion.outcome"] == "rejected"
     assert float(tags["promotion.challenger_roc_auc"]) < float(
@@ -302,7 +302,7 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     )
     assert good["outcome"] == "promoted", good
     assert good["production"]["version"] == weak["version"]
-    assert good["challenger_roc_auc"] > good["production"]["roc_auc"], good
+    assert good["challenger_roc_auc"] > good["production"]["metrics"]["roc_auc"], good
     alias = stack.mlflow_rest("GET", "registered-models/alias", **ALIAS)[
         "model_version"
     ]

@@ -14,15 +14,55 @@ use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// Exit status of a stage that failed (bad input, unwritable output, ...). Command-line usage
-/// errors exit with 2, as clap does.
+/// Exit status of a stage that failed for a reason not classified below (an unwritable
+/// output, a bug): Airflow retries it as usual.
 pub const EXIT_FAILURE: u8 = 1;
+/// Command-line usage error, as clap exits: no retry can fix it.
+pub const EXIT_USAGE: u8 = 2;
+/// Bad input data or model (sysexits' `EX_DATAERR`): permanent, no retry can fix it.
+pub const EXIT_BAD_INPUT: u8 = 65;
+/// A service the stage needs did not answer, or answered with a server or authentication
+/// error (sysexits' `EX_TEMPFAIL`): nothing was changed, and a later retry may succeed.
+pub const EXIT_TRANSIENT: u8 = 75;
+
+/// Why a stage failed, which decides its exit status (and so whether Airflow retries it:
+/// `airflow_ml_dags/dags/common.py` maps the same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Anything not classified: [`EXIT_FAILURE`].
+    Other,
+    /// The data or the model given is unusable: [`EXIT_BAD_INPUT`].
+    BadInput,
+    /// A service was unreachable or failing; nothing was changed: [`EXIT_TRANSIENT`].
+    Transient,
+}
+
+impl Failure {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Failure::Other => EXIT_FAILURE,
+            Failure::BadInput => EXIT_BAD_INPUT,
+            Failure::Transient => EXIT_TRANSIENT,
+        }
+    }
+}
 
 /// Maps a stage's result to its exit code, reporting the error if there is one.
 pub fn finish(result: anyhow::Result<()>) -> ExitCode {
+    finish_with(result, |_| Failure::Other)
+}
+
+/// [`finish`] with the exit status chosen by `classify` from the error.
+pub fn finish_with(
+    result: anyhow::Result<()>,
+    classify: impl Fn(&anyhow::Error) -> Failure,
+) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => report_error(&err),
+        Err(err) => {
+            eprintln!("{}", render_error(&err));
+            ExitCode::from(classify(&err).exit_code())
+        }
     }
 }
 

@@ -4,6 +4,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+/// The training part of a split, inside the processed directory.
+pub const TRAIN_FILE: &str = "train.csv";
+/// The validation part: what `ml-validate` scores and `ml-promote` judges both models on.
+pub const VAL_FILE: &str = "val.csv";
+
 /// Splits row indices so that each class keeps its share in both parts: for every class,
 /// `round(n_class * val_fraction)` of its rows, chosen by a seeded shuffle, go to validation.
 /// Both index lists are returned sorted, so the output files keep the input's row order.

@@ -1,22 +1,35 @@
-//! The promotion stage: champion/challenger through MLflow registry aliases.
+//! The promotion stage: champion/challenger through MLflow registry aliases, failing closed.
 //!
 //! The model that `ml-train` logged to MLflow (found through `MODEL_DIR/mlflow_run.json`)
 //! becomes a new version of a registered model and takes the `challenger` alias. Both it and
-//! the current `production` version are scored on the same `PROCESSED_DIR/val.csv`; the
-//! challenger takes `production` only if there is none yet or it beats production's ROC AUC
-//! by at least the configured margin. Manual mode stops at `challenger` for a person to look
-//! first. The decision and both scores are recorded as tags on the new version, as tags on
-//! the training run, and in `MODEL_DIR/promotion.json`.
+//! the current `production` version are scored on the same `PROCESSED_DIR/val.csv`, and
+//! `production` moves to the challenger only when
+//!
+//! - the challenger's ROC AUC clears an absolute floor (`--min-roc-auc`), and
+//! - there is positively no production alias yet, or production was downloaded, loaded and
+//!   scored on the same rows and the lower end of the 95% paired-bootstrap interval of the
+//!   ROC AUC difference (challenger minus production) is above `--min-improvement`.
+//!
+//! Anything that stops production from being judged (MLflow unreachable, a 5xx, a timeout, a
+//! refused password) fails the stage with exit status 75 (retry later) and moves nothing. The
+//! one exception is a production model that this build can positively not use (another model
+//! format version, a checksum mismatch, not a model file at all), checked on a fresh download
+//! and not only on a cached copy: then the challenger replaces it if it clears the floor, and
+//! the decision says so (`production_unusable`), which the DAG turns into an alert.
+//!
+//! Manual mode stops at `challenger` for a person to look first. The decision, both scores
+//! and the interval are recorded as tags on the new version, as tags on the training run, and
+//! in `MODEL_DIR/promotion.json`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use ml_cli::Progress;
+use ml_cli::{Failure, Progress};
 use ml_data::Labeled;
-use ml_mlflow::{Client, ModelUri, ModelVersion, RunRecord, Tag, RUN_RECORD_FILE};
-use ml_model::Model;
-use ml_validate::score;
+use ml_mlflow::{Client, FetchedModel, ModelUri, ModelVersion, RunRecord, Tag, RUN_RECORD_FILE};
+use ml_model::evaluate::{paired_auc_difference, score, Scored};
+use ml_model::{AucDifference, BootstrapConfig, Metrics, Model, ModelError};
 use serde::Serialize;
 
 /// Registered model the pipeline's versions go to unless told otherwise.
@@ -26,11 +39,14 @@ pub const CHALLENGER: &str = "challenger";
 /// Alias of the version inference uses.
 pub const PRODUCTION: &str = "production";
 /// The validation split inside the input directory, the same file `ml-validate` scores.
-pub use ml_validate::VAL_FILE;
+pub use ml_data::split::VAL_FILE;
 /// The decision, written next to the model.
 pub const PROMOTION_FILE: &str = "promotion.json";
 /// Prefix of the tags this stage writes on model versions and runs.
 pub const TAG_PREFIX: &str = "promotion.";
+/// The floor every model must clear, the first one included (the Variable
+/// `promotion_min_roc_auc` defaults to the same value).
+pub const DEFAULT_MIN_ROC_AUC: f64 = 0.75;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +87,33 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// The thresholds a challenger must clear.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rule {
+    /// The lower end of the interval of `challenger - production` ROC AUC must be above this.
+    pub min_improvement: f64,
+    /// The challenger's own ROC AUC must be at least this.
+    pub min_roc_auc: f64,
+}
+
+impl Rule {
+    fn check(&self) -> anyhow::Result<()> {
+        if !(0.0..=1.0).contains(&self.min_improvement) {
+            bail!(
+                "--min-improvement must be between 0 and 1 (a ROC AUC margin), got {}",
+                self.min_improvement
+            );
+        }
+        if !(0.0..=1.0).contains(&self.min_roc_auc) {
+            bail!(
+                "--min-roc-auc must be between 0 and 1, got {}",
+                self.min_roc_auc
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What one promotion run needs.
 #[derive(Debug, Clone)]
 pub struct PromoteConfig {
@@ -78,21 +121,28 @@ pub struct PromoteConfig {
     pub model_dir: PathBuf,
     pub registered_model: String,
     pub mode: Mode,
-    /// ROC AUC margin by which the challenger must beat production, in `[0, 1]`.
-    pub min_improvement: f64,
+    pub rule: Rule,
+    pub bootstrap: BootstrapConfig,
     /// Where production's files are downloaded to (cached per version).
     pub model_cache: PathBuf,
 }
 
-/// The incumbent the challenger was compared with.
+/// The production version the challenger was compared with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incumbent {
     pub version: String,
-    /// `None` when it could not be scored (say, a model file of an older format).
-    pub roc_auc: Option<f64>,
-    /// Why it could not be scored.
+    pub run_id: String,
+    /// Its metrics on the same rows; `None` when it is unusable.
+    pub metrics: Option<Metrics>,
+    /// Why this build cannot use it at all (set only after a fresh download).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub unusable: Option<String>,
+}
+
+impl Incumbent {
+    fn roc_auc(&self) -> Option<f64> {
+        self.metrics.as_ref().and_then(|m| m.roc_auc)
+    }
 }
 
 /// Everything decided, as written to `promotion.json`.
@@ -105,73 +155,119 @@ pub struct Decision {
     pub reason: String,
     pub mode: Mode,
     pub min_improvement: f64,
+    pub min_roc_auc: f64,
     pub challenger_roc_auc: Option<f64>,
+    pub challenger_metrics: Metrics,
     pub production: Option<Incumbent>,
+    /// The paired-bootstrap interval of `challenger - production` ROC AUC, when both scored.
+    pub difference: Option<AucDifference>,
+    /// True when production was replaced because this build cannot use it: an alert goes out.
+    pub production_unusable: bool,
     pub n_val: usize,
     /// True when this run found the decision already made (an Airflow retry).
     pub rerun: bool,
 }
 
-/// The rule, apart from any I/O: the challenger wins if there is no production model, if
-/// production cannot be scored, or if it is better by at least `min_improvement` (and
-/// strictly better at all). An undefined challenger ROC AUC (one class in val.csv) never wins.
+/// The rule, apart from any I/O.
+///
+/// The challenger wins only if its ROC AUC is defined and at least `rule.min_roc_auc`, and
+/// either there is no production model, production is unusable by this build, or the lower
+/// end of the interval of the difference is above `rule.min_improvement`. Everything else,
+/// an undefined difference included, keeps production.
 pub fn decide(
     mode: Mode,
     challenger: Option<f64>,
     production: Option<&Incumbent>,
-    min_improvement: f64,
+    difference: Option<&AucDifference>,
+    rule: &Rule,
 ) -> (Outcome, String) {
-    let fmt = |v: f64| format!("{v:.4}");
+    let verdict = verdict(challenger, production, difference, rule);
+    match (mode, verdict) {
+        (Mode::Manual, (_, reason)) => (
+            Outcome::AwaitingReview,
+            format!("manual mode: {reason}; a person decides whether {PRODUCTION} moves"),
+        ),
+        (Mode::Auto, verdict) => verdict,
+    }
+}
+
+fn verdict(
+    challenger: Option<f64>,
+    production: Option<&Incumbent>,
+    difference: Option<&AucDifference>,
+    rule: &Rule,
+) -> (Outcome, String) {
     let Some(challenger) = challenger else {
         return (
             Outcome::Rejected,
             "the challenger's ROC AUC is undefined (val.csv holds one class)".to_string(),
         );
     };
-    let verdict = match production {
-        None => (
-            Outcome::Promoted,
-            "there is no production model yet".to_string(),
-        ),
-        Some(Incumbent {
-            version,
-            roc_auc: None,
-            error,
-        }) => (
+    if challenger < rule.min_roc_auc {
+        return (
+            Outcome::Rejected,
+            format!(
+                "challenger ROC AUC {challenger:.4} is below the floor {:.4}",
+                rule.min_roc_auc
+            ),
+        );
+    }
+    let Some(production) = production else {
+        return (
             Outcome::Promoted,
             format!(
-                "production version {version} cannot be scored ({})",
-                error.as_deref().unwrap_or("ROC AUC undefined")
+                "there is no production model yet; challenger ROC AUC {challenger:.4} clears the floor {:.4}",
+                rule.min_roc_auc
             ),
-        ),
-        Some(Incumbent {
-            version,
-            roc_auc: Some(current),
-            ..
-        }) => {
-            let gain = challenger - current;
-            let beats = gain > 0.0 && gain >= min_improvement;
-            let comparison = format!(
-                "challenger ROC AUC {} vs production version {version} {} (gain {:+.4}, required {})",
-                fmt(challenger),
-                fmt(*current),
-                gain,
-                fmt(min_improvement)
-            );
-            if beats {
-                (Outcome::Promoted, comparison)
-            } else {
-                (Outcome::Rejected, comparison)
-            }
-        }
+        );
     };
-    match (mode, verdict) {
-        (Mode::Manual, (_, reason)) => (
-            Outcome::AwaitingReview,
-            format!("manual mode: {reason}; set alias {PRODUCTION} by hand to roll out"),
-        ),
-        (Mode::Auto, verdict) => verdict,
+    let version = &production.version;
+    if let Some(why) = &production.unusable {
+        return (
+            Outcome::Promoted,
+            format!(
+                "production version {version} is unusable by this build ({why}); challenger ROC AUC {challenger:.4} clears the floor {:.4}",
+                rule.min_roc_auc
+            ),
+        );
     }
+    let (Some(current), Some(d)) = (production.roc_auc(), difference) else {
+        return (
+            Outcome::Rejected,
+            format!("the ROC AUC difference to production version {version} is undefined on these rows; production stays"),
+        );
+    };
+    let comparison = format!(
+        "challenger ROC AUC {challenger:.4} vs production version {version} {current:.4}: difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}], lower end must be above {:+.4}",
+        d.estimate,
+        d.confidence * 100.0,
+        d.lower,
+        d.upper,
+        rule.min_improvement
+    );
+    if d.lower > rule.min_improvement {
+        (Outcome::Promoted, comparison)
+    } else {
+        (Outcome::Rejected, comparison)
+    }
+}
+
+/// The exit status for an error of this stage: MLflow unreachable or failing is transient
+/// (nothing moved, retry later); a bad val.csv or an unreadable challenger is bad input.
+pub fn failure_kind(err: &anyhow::Error) -> Failure {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<ml_mlflow::Error>() {
+            return if e.is_transient() {
+                Failure::Transient
+            } else {
+                Failure::Other
+            };
+        }
+        if cause.is::<ModelError>() || cause.is::<ml_data::DataError>() {
+            return Failure::BadInput;
+        }
+    }
+    Failure::Other
 }
 
 /// Registers, scores, decides and records. Needs the model directory of a run that
@@ -181,10 +277,12 @@ pub fn run(
     config: &PromoteConfig,
     progress: &Progress,
 ) -> anyhow::Result<Decision> {
-    if !(0.0..=1.0).contains(&config.min_improvement) {
+    config.rule.check()?;
+    if config.bootstrap.resamples < BootstrapConfig::MIN_RESAMPLES {
         bail!(
-            "--min-improvement must be between 0 and 1 (a ROC AUC margin), got {}",
-            config.min_improvement
+            "--bootstrap-resamples must be at least {}, got {}",
+            BootstrapConfig::MIN_RESAMPLES,
+            config.bootstrap.resamples
         );
     }
     let record = RunRecord::read(&config.model_dir)?.with_context(|| {
@@ -200,12 +298,12 @@ pub fn run(
         |r: &Result<Labeled, _>| r.as_ref().map_or(0, Labeled::n_rows),
         || ml_data::io::read_labeled(&val_path),
     )?;
-    let challenger = score(&challenger_model, &val, &val_path)?;
+    let challenger = scored(&challenger_model, &val, &val_path)?;
     progress.log(format_args!(
         "challenger (run {}) ROC AUC on {}: {}",
         record.run_id,
         val_path.display(),
-        show(challenger.roc_auc)
+        show(challenger.metrics.roc_auc)
     ));
 
     let name = &config.registered_model;
@@ -214,57 +312,91 @@ pub fn run(
         "Heart disease classifier trained by the weekly train_model DAG",
     )?;
     let (version, rerun) = register(client, name, &record, progress)?;
-    client.set_alias(name, CHALLENGER, &version.version)?;
-    progress.log(format_args!(
-        "{name} version {} is {CHALLENGER}",
-        version.version
-    ));
 
-    let current = client.find_model_version_by_alias(name, PRODUCTION)?;
+    let current = production_version(client, name)?;
+    let base = Decision {
+        registered_model: name.clone(),
+        version: version.version.clone(),
+        run_id: record.run_id.clone(),
+        outcome: Outcome::Rejected,
+        reason: String::new(),
+        mode: config.mode,
+        min_improvement: config.rule.min_improvement,
+        min_roc_auc: config.rule.min_roc_auc,
+        challenger_roc_auc: challenger.metrics.roc_auc,
+        challenger_metrics: challenger.metrics.clone(),
+        production: None,
+        difference: None,
+        production_unusable: false,
+        n_val: val.n_rows(),
+        rerun: false,
+    };
     let decision = match current {
         // An Airflow retry after the alias already moved: keep what was decided.
         Some(current) if current.version == version.version => Decision {
-            registered_model: name.clone(),
-            version: version.version.clone(),
-            run_id: record.run_id.clone(),
             outcome: Outcome::Promoted,
             reason: version
                 .tag(&format!("{TAG_PREFIX}reason"))
                 .unwrap_or("this version already holds production")
                 .to_string(),
-            mode: config.mode,
-            min_improvement: config.min_improvement,
-            challenger_roc_auc: challenger.roc_auc,
-            production: None,
-            n_val: val.n_rows(),
             rerun: true,
+            ..base
         },
         current => {
-            let incumbent = current.map(|current| {
-                score_incumbent(client, name, &current, &val, &val_path, config, progress)
-            });
+            let incumbent = match current {
+                Some(current) => Some(judge_incumbent(
+                    client, name, &current, &val, &val_path, config, progress,
+                )?),
+                None => None,
+            };
+            let difference = match &incumbent {
+                Some((_, Some(probabilities))) => paired_auc_difference(
+                    &val.target,
+                    &challenger.probabilities,
+                    probabilities,
+                    &config.bootstrap,
+                )?,
+                _ => None,
+            };
+            let incumbent = incumbent.map(|(incumbent, _)| incumbent);
             let (outcome, reason) = decide(
                 config.mode,
-                challenger.roc_auc,
+                challenger.metrics.roc_auc,
                 incumbent.as_ref(),
-                config.min_improvement,
+                difference.as_ref(),
+                &config.rule,
             );
             Decision {
-                registered_model: name.clone(),
-                version: version.version.clone(),
-                run_id: record.run_id.clone(),
                 outcome,
                 reason,
-                mode: config.mode,
-                min_improvement: config.min_improvement,
-                challenger_roc_auc: challenger.roc_auc,
+                production_unusable: outcome == Outcome::Promoted
+                    && incumbent.as_ref().is_some_and(|i| i.unusable.is_some()),
                 production: incumbent,
-                n_val: val.n_rows(),
+                difference,
                 rerun: rerun && version.tag(&format!("{TAG_PREFIX}outcome")).is_some(),
+                ..base
             }
         }
     };
+    if let Some(d) = &decision.difference {
+        progress.log(format_args!(
+            "ROC AUC difference (challenger - production): {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] from {} paired resamples (seed {})",
+            d.estimate,
+            d.confidence * 100.0,
+            d.lower,
+            d.upper,
+            d.valid_resamples,
+            d.seed
+        ));
+    }
 
+    // Aliases move only once the decision is made: a failure above leaves the registry's
+    // aliases as they were (the registered version is found again by the retry).
+    client.set_alias(name, CHALLENGER, &decision.version)?;
+    progress.log(format_args!(
+        "{name} version {} is {CHALLENGER}",
+        decision.version
+    ));
     if decision.outcome == Outcome::Promoted && !decision.rerun {
         client.set_alias(name, PRODUCTION, &decision.version)?;
         if let Some(old) = &decision.production {
@@ -292,6 +424,29 @@ pub fn run(
     ml_data::atomic::write_atomic(&path, format!("{text}\n").as_bytes())?;
     progress.log(format_args!("wrote {}", path.display()));
     Ok(decision)
+}
+
+fn scored(model: &Model, val: &Labeled, val_path: &Path) -> anyhow::Result<Scored> {
+    score(model, val).with_context(|| format!("{}: cannot score", val_path.display()))
+}
+
+/// The current production version, or `None` only when the registered model positively has
+/// no production alias: a lookup that says "not found" is checked against the model's own
+/// alias list, so an odd answer cannot pass for "no production yet".
+fn production_version(client: &Client, name: &str) -> anyhow::Result<Option<ModelVersion>> {
+    if let Some(version) = client.find_model_version_by_alias(name, PRODUCTION)? {
+        return Ok(Some(version));
+    }
+    let model = client.get_registered_model(name)?.with_context(|| {
+        format!("registered model {name} vanished while checking its {PRODUCTION} alias")
+    })?;
+    if let Some(entry) = model.aliases.iter().find(|a| a.alias == PRODUCTION) {
+        bail!(
+            "registered model {name} lists alias {PRODUCTION} -> version {} but the alias lookup found nothing; not deciding",
+            entry.version
+        );
+    }
+    Ok(None)
 }
 
 /// The version registered for this run: found again on a re-run, created otherwise.
@@ -336,7 +491,23 @@ fn register(
     Ok((version, false))
 }
 
-fn score_incumbent(
+/// A model error that says this build can never use the file, however often it is fetched.
+fn is_unusable(err: &ModelError) -> bool {
+    matches!(
+        err,
+        ModelError::FormatVersion { .. }
+            | ModelError::Corrupt { .. }
+            | ModelError::NotAModel { .. }
+            | ModelError::Truncated { .. }
+            | ModelError::UnknownKind { .. }
+            | ModelError::SchemaMismatch { .. }
+    )
+}
+
+/// Downloads, loads and scores production on the same rows. Any failure to reach it is an
+/// error (the caller fails the stage); only a model this build positively cannot use, as
+/// downloaded afresh from the registry, comes back as `unusable`.
+fn judge_incumbent(
     client: &Client,
     name: &str,
     current: &ModelVersion,
@@ -344,40 +515,64 @@ fn score_incumbent(
     val_path: &Path,
     config: &PromoteConfig,
     progress: &Progress,
-) -> Incumbent {
+) -> anyhow::Result<(Incumbent, Option<Vec<f64>>)> {
     let uri = ModelUri::Version {
         name: name.to_string(),
         version: current.version.clone(),
     };
-    let scored = (|| -> anyhow::Result<Option<f64>> {
-        let fetched = client.fetch_model(&uri, &config.model_cache)?;
-        let model = Model::load_dir(&fetched.dir)?;
-        Ok(score(&model, val, val_path)?.roc_auc)
-    })();
-    match scored {
-        Ok(roc_auc) => {
-            progress.log(format_args!(
-                "production ({uri}) ROC AUC on the same data: {}",
-                show(roc_auc)
+    let fetch = || -> anyhow::Result<FetchedModel> {
+        client
+            .fetch_model(&uri, &config.model_cache)
+            .with_context(|| format!("cannot fetch production ({uri}); nothing was changed"))
+    };
+    let mut fetched = fetch()?;
+    let mut loaded = Model::load_dir(&fetched.dir);
+    if fetched.from_cache && matches!(&loaded, Err(e) if is_unusable(e)) {
+        // A cached copy may have been damaged on this disk: judge the registry's own bytes.
+        progress.log(format_args!(
+            "cached copy of {uri} is unusable; downloading it again"
+        ));
+        std::fs::remove_dir_all(&fetched.dir)
+            .with_context(|| format!("{}: cannot remove the cached copy", fetched.dir.display()))?;
+        fetched = fetch()?;
+        loaded = Model::load_dir(&fetched.dir);
+    }
+    let model = match loaded {
+        Ok(model) => model,
+        Err(err) if is_unusable(&err) => {
+            let why = err.to_string();
+            progress.log(format_args!("production ({uri}) is unusable: {why}"));
+            return Ok((
+                Incumbent {
+                    version: current.version.clone(),
+                    run_id: current.run_id.clone(),
+                    metrics: None,
+                    unusable: Some(why),
+                },
+                None,
             ));
-            Incumbent {
-                version: current.version.clone(),
-                roc_auc,
-                error: None,
-            }
         }
         Err(err) => {
-            let message = format!("{err:#}");
-            progress.log(format_args!(
-                "production ({uri}) cannot be scored: {message}"
-            ));
-            Incumbent {
-                version: current.version.clone(),
-                roc_auc: None,
-                error: Some(message),
-            }
+            return Err(anyhow::Error::new(err).context(format!(
+                "cannot load production ({uri}); nothing was changed"
+            )))
         }
-    }
+    };
+    let production = scored(&model, val, val_path)
+        .with_context(|| format!("cannot score production ({uri}); nothing was changed"))?;
+    progress.log(format_args!(
+        "production ({uri}) ROC AUC on the same data: {}",
+        show(production.metrics.roc_auc)
+    ));
+    Ok((
+        Incumbent {
+            version: current.version.clone(),
+            run_id: current.run_id.clone(),
+            metrics: Some(production.metrics),
+            unusable: None,
+        },
+        Some(production.probabilities),
+    ))
 }
 
 fn show(roc_auc: Option<f64>) -> String {
@@ -388,19 +583,45 @@ fn show(roc_auc: Option<f64>) -> String {
 fn decision_tags(decision: &Decision, val_path: &Path) -> Vec<Tag> {
     let t = |key: &str, value: String| Tag::new(format!("{TAG_PREFIX}{key}"), value);
     let production = decision.production.as_ref();
+    let none = || "none".to_string();
+    let d = decision.difference.as_ref();
     vec![
         t("outcome", decision.outcome.to_string()),
         t("reason", decision.reason.clone()),
         t("mode", decision.mode.to_string()),
         t("min_improvement", decision.min_improvement.to_string()),
+        t("min_roc_auc", decision.min_roc_auc.to_string()),
         t("challenger_roc_auc", show(decision.challenger_roc_auc)),
         t(
             "production_version",
-            production.map_or_else(|| "none".to_string(), |p| p.version.clone()),
+            production.map_or_else(none, |p| p.version.clone()),
         ),
         t(
             "production_roc_auc",
-            production.map_or_else(|| "none".to_string(), |p| show(p.roc_auc)),
+            production.map_or_else(none, |p| show(p.roc_auc())),
+        ),
+        t(
+            "auc_difference",
+            d.map_or_else(none, |d| format!("{:.4}", d.estimate)),
+        ),
+        t(
+            "auc_difference_interval",
+            d.map_or_else(none, |d| format!("[{:.4}, {:.4}]", d.lower, d.upper)),
+        ),
+        t(
+            "bootstrap",
+            d.map_or_else(none, |d| {
+                format!(
+                    "{} paired resamples, seed {}, {:.0}% percentile interval",
+                    d.resamples,
+                    d.seed,
+                    d.confidence * 100.0
+                )
+            }),
+        ),
+        t(
+            "production_unusable",
+            decision.production_unusable.to_string(),
         ),
         t("val_file", val_path.display().to_string()),
         t("n_val", decision.n_val.to_string()),
@@ -411,15 +632,32 @@ fn decision_tags(decision: &Decision, val_path: &Path) -> Vec<Tag> {
 pub fn render(decision: &Decision) -> String {
     let production = decision.production.as_ref().map_or_else(
         || "none".to_string(),
-        |p| format!("version {} (ROC AUC {})", p.version, show(p.roc_auc)),
+        |p| match &p.unusable {
+            Some(why) => format!("version {} (unusable: {why})", p.version),
+            None => format!("version {} (ROC AUC {})", p.version, show(p.roc_auc())),
+        },
+    );
+    let difference = decision.difference.as_ref().map_or_else(
+        || "none".to_string(),
+        |d| {
+            format!(
+                "{:+.4}, {:.0}% interval [{:+.4}, {:+.4}]",
+                d.estimate,
+                d.confidence * 100.0,
+                d.lower,
+                d.upper
+            )
+        },
     );
     format!(
-        "model       {} version {}\noutcome     {}{}\nchallenger  ROC AUC {}\nproduction  {production}\nreason      {}\n",
+        "model       {} version {}\noutcome     {}{}\nchallenger  ROC AUC {} (floor {:.4})\nproduction  {production}\ndifference  {difference} (lower end must be above {:+.4})\nreason      {}\n",
         decision.registered_model,
         decision.version,
         decision.outcome,
         if decision.rerun { " (re-run, unchanged)" } else { "" },
         show(decision.challenger_roc_auc),
+        decision.min_roc_auc,
+        decision.min_improvement,
         decision.reason
     )
 }
@@ -428,73 +666,167 @@ pub fn render(decision: &Decision) -> String {
 mod tests {
     use super::*;
 
+    const RULE: Rule = Rule {
+        min_improvement: 0.0,
+        min_roc_auc: 0.75,
+    };
+
     fn incumbent(roc_auc: Option<f64>) -> Incumbent {
         Incumbent {
             version: "3".into(),
-            roc_auc,
-            error: roc_auc
-                .is_none()
-                .then(|| "model file of format 0".to_string()),
+            run_id: "r3".into(),
+            metrics: roc_auc.map(|auc| Metrics {
+                accuracy: 0.8,
+                precision: 0.8,
+                recall: 0.8,
+                f1: 0.8,
+                roc_auc: Some(auc),
+                log_loss: 0.4,
+                n_val: 500,
+            }),
+            unusable: None,
+        }
+    }
+
+    fn diff(lower: f64, upper: f64) -> AucDifference {
+        AucDifference {
+            estimate: (lower + upper) / 2.0,
+            lower,
+            upper,
+            confidence: 0.95,
+            resamples: 2000,
+            valid_resamples: 2000,
+            seed: 1,
         }
     }
 
     #[test]
-    fn first_model_is_promoted() {
-        let (outcome, reason) = decide(Mode::Auto, Some(0.8), None, 0.01);
+    fn the_first_model_must_clear_the_floor() {
+        let (outcome, reason) = decide(Mode::Auto, Some(0.8), None, None, &RULE);
         assert_eq!(outcome, Outcome::Promoted);
-        assert_eq!(reason, "there is no production model yet");
-    }
-
-    #[test]
-    fn challenger_must_beat_production_by_the_margin() {
-        let prod = incumbent(Some(0.90));
-        assert_eq!(
-            decide(Mode::Auto, Some(0.92), Some(&prod), 0.01).0,
-            Outcome::Promoted
-        );
-        assert_eq!(
-            decide(Mode::Auto, Some(0.905), Some(&prod), 0.01).0,
-            Outcome::Rejected
-        );
-        assert_eq!(
-            decide(Mode::Auto, Some(0.89), Some(&prod), 0.0).0,
-            Outcome::Rejected
-        );
-        // A zero margin still needs a strict improvement: a tie keeps production.
-        assert_eq!(
-            decide(Mode::Auto, Some(0.90), Some(&prod), 0.0).0,
-            Outcome::Rejected
-        );
-        let (_, reason) = decide(Mode::Auto, Some(0.92), Some(&prod), 0.01);
         assert_eq!(
             reason,
-            "challenger ROC AUC 0.9200 vs production version 3 0.9000 (gain +0.0200, required 0.0100)"
+            "there is no production model yet; challenger ROC AUC 0.8000 clears the floor 0.7500"
+        );
+        let (outcome, reason) = decide(Mode::Auto, Some(0.7), None, None, &RULE);
+        assert_eq!(outcome, Outcome::Rejected);
+        assert_eq!(
+            reason,
+            "challenger ROC AUC 0.7000 is below the floor 0.7500"
         );
     }
 
     #[test]
-    fn an_unscorable_production_model_is_replaced() {
-        let (outcome, reason) = decide(Mode::Auto, Some(0.7), Some(&incumbent(None)), 0.05);
+    fn the_lower_end_of_the_interval_must_be_above_the_margin() {
+        let prod = incumbent(Some(0.85));
+        let outcome = |d: AucDifference, margin: f64| {
+            let rule = Rule {
+                min_improvement: margin,
+                ..RULE
+            };
+            decide(Mode::Auto, Some(0.88), Some(&prod), Some(&d), &rule).0
+        };
+        assert_eq!(outcome(diff(0.001, 0.05), 0.0), Outcome::Promoted);
+        // A better point estimate is not enough while the interval still holds zero.
+        assert_eq!(outcome(diff(-0.01, 0.07), 0.0), Outcome::Rejected);
+        // "Above", not "at": a lower end of exactly the margin keeps production.
+        assert_eq!(outcome(diff(0.0, 0.04), 0.0), Outcome::Rejected);
+        assert_eq!(outcome(diff(0.01, 0.05), 0.02), Outcome::Rejected);
+        assert_eq!(outcome(diff(0.03, 0.05), 0.02), Outcome::Promoted);
+        let (_, reason) = decide(
+            Mode::Auto,
+            Some(0.88),
+            Some(&prod),
+            Some(&diff(0.01, 0.05)),
+            &RULE,
+        );
+        assert_eq!(
+            reason,
+            "challenger ROC AUC 0.8800 vs production version 3 0.8500: difference +0.0300, 95% interval [+0.0100, +0.0500], lower end must be above +0.0000"
+        );
+    }
+
+    #[test]
+    fn a_better_challenger_below_the_floor_is_rejected() {
+        let prod = incumbent(Some(0.6));
+        let (outcome, reason) = decide(
+            Mode::Auto,
+            Some(0.7),
+            Some(&prod),
+            Some(&diff(0.05, 0.15)),
+            &RULE,
+        );
+        assert_eq!(outcome, Outcome::Rejected);
+        assert!(reason.contains("below the floor"), "{reason}");
+    }
+
+    #[test]
+    fn only_an_unusable_production_model_is_replaced_without_a_comparison() {
+        let mut prod = incumbent(None);
+        prod.unusable = Some("model file format version 1 is not supported".into());
+        let (outcome, reason) = decide(Mode::Auto, Some(0.8), Some(&prod), None, &RULE);
         assert_eq!(outcome, Outcome::Promoted);
-        assert!(reason.contains("model file of format 0"), "{reason}");
+        assert!(
+            reason.starts_with(
+                "production version 3 is unusable by this build (model file format version 1"
+            ),
+            "{reason}"
+        );
+        // ... and still only by a challenger that clears the floor.
+        assert_eq!(
+            decide(Mode::Auto, Some(0.7), Some(&prod), None, &RULE).0,
+            Outcome::Rejected
+        );
+        // A production model that was scored but whose difference is undefined stays.
+        assert_eq!(
+            decide(
+                Mode::Auto,
+                Some(0.9),
+                Some(&incumbent(Some(0.8))),
+                None,
+                &RULE
+            )
+            .0,
+            Outcome::Rejected
+        );
     }
 
     #[test]
     fn an_undefined_challenger_score_never_wins() {
-        assert_eq!(decide(Mode::Auto, None, None, 0.0).0, Outcome::Rejected);
+        assert_eq!(
+            decide(Mode::Auto, None, None, None, &RULE).0,
+            Outcome::Rejected
+        );
     }
 
     #[test]
     fn manual_mode_stops_at_challenger_but_says_what_auto_would_do() {
-        let (outcome, reason) = decide(Mode::Manual, Some(0.95), Some(&incumbent(Some(0.9))), 0.0);
+        let (outcome, reason) = decide(
+            Mode::Manual,
+            Some(0.95),
+            Some(&incumbent(Some(0.9))),
+            Some(&diff(0.02, 0.08)),
+            &RULE,
+        );
         assert_eq!(outcome, Outcome::AwaitingReview);
         assert!(
             reason.starts_with("manual mode: challenger ROC AUC 0.9500"),
             "{reason}"
         );
         assert_eq!(
-            decide(Mode::Manual, Some(0.95), None, 0.0).0,
+            decide(Mode::Manual, Some(0.95), None, None, &RULE).0,
             Outcome::AwaitingReview
         );
+    }
+
+    #[test]
+    fn errors_map_to_exit_statuses() {
+        let data = anyhow::Error::new(ml_data::DataError::NoRows {
+            path: "val.csv".into(),
+        });
+        assert_eq!(failure_kind(&data), Failure::BadInput);
+        let model = anyhow::Error::new(ModelError::NoRows).context("cannot score");
+        assert_eq!(failure_kind(&model), Failure::BadInput);
+        assert_eq!(failure_kind(&anyhow::anyhow!("disk full")), Failure::Other);
     }
 }

@@ -4,12 +4,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use ml_promote::{Mode, PromoteConfig};
+use ml_model::BootstrapConfig;
+use ml_promote::{Mode, PromoteConfig, Rule};
 
 /// Register MODEL_DIR's model (logged to MLflow by ml-train) as a new version with alias
 /// `challenger`, score it and the current `production` version on PROCESSED_DIR/val.csv, and
-/// move `production` to it if there is none yet or it is better by --min-improvement ROC AUC.
-/// The decision is tagged on the version and written to MODEL_DIR/promotion.json.
+/// move `production` to it only if its ROC AUC clears --min-roc-auc and either there is no
+/// production alias yet or the lower end of the 95% paired-bootstrap interval of the ROC AUC
+/// difference is above --min-improvement. If MLflow cannot be reached or production cannot be
+/// fetched, nothing moves and the exit status is 75 (retry later). The decision is tagged on
+/// the version and written to MODEL_DIR/promotion.json.
 #[derive(Debug, Parser)]
 #[command(name = "ml-promote", bin_name = "ml-promote", version)]
 struct Cli {
@@ -25,9 +29,18 @@ struct Cli {
     /// auto: promote when the challenger wins; manual: stop at the challenger alias.
     #[arg(long, value_enum, default_value_t = CliMode::Auto)]
     mode: CliMode,
-    /// ROC AUC margin by which the challenger must beat production (0 to 1).
-    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    /// The lower end of the interval of (challenger - production) ROC AUC must be above this (0 to 1).
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = unit_interval)]
     min_improvement: f64,
+    /// Floor: the challenger's own ROC AUC must be at least this, the first model's too (0 to 1).
+    #[arg(long, value_name = "F", default_value_t = ml_promote::DEFAULT_MIN_ROC_AUC, value_parser = unit_interval)]
+    min_roc_auc: f64,
+    /// Paired bootstrap resamples of the validation rows (at least 1000).
+    #[arg(long, value_name = "N", default_value_t = BootstrapConfig::default().resamples, value_parser = resamples)]
+    bootstrap_resamples: usize,
+    /// Seed of the bootstrap's generator (ChaCha12): same data and seed, same interval.
+    #[arg(long, value_name = "N", default_value_t = BootstrapConfig::default().seed)]
+    bootstrap_seed: u64,
     /// MLflow tracking server (basic auth from MLFLOW_TRACKING_USERNAME/PASSWORD).
     #[arg(long, value_name = "URL", env = ml_mlflow::TRACKING_URI_ENV)]
     tracking_uri: String,
@@ -37,6 +50,22 @@ struct Cli {
     /// Print no progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// A ROC AUC or a margin of one: a number in [0, 1].
+fn unit_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("must be between 0 and 1".to_string()),
+    }
+}
+
+fn resamples(text: &str) -> Result<usize, String> {
+    let min = BootstrapConfig::MIN_RESAMPLES;
+    match text.parse::<usize>() {
+        Ok(n) if (min..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from {min} to 1000000")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -64,7 +93,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             CliMode::Auto => Mode::Auto,
             CliMode::Manual => Mode::Manual,
         },
-        min_improvement: cli.min_improvement,
+        rule: Rule {
+            min_improvement: cli.min_improvement,
+            min_roc_auc: cli.min_roc_auc,
+        },
+        bootstrap: BootstrapConfig {
+            resamples: cli.bootstrap_resamples,
+            seed: cli.bootstrap_seed,
+            ..BootstrapConfig::default()
+        },
         model_cache: cli
             .model_cache
             .unwrap_or_else(ml_mlflow::default_model_cache),
@@ -75,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    ml_cli::finish(run(Cli::parse()))
+    ml_cli::finish_with(run(Cli::parse()), ml_promote::failure_kind)
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ fn help_names_every_option() {
         "--registered-model",
         "--mode",
         "--min-improvement",
+        "--min-roc-auc",
+        "--bootstrap-resamples",
+        "--bootstrap-seed",
         "--tracking-uri",
     ] {
         assert!(stdout.contains(flag), "{flag} missing from:\n{stdout}");
@@ -91,11 +94,31 @@ fn bad_margins_are_refused() {
         .output()
         .expect("runs");
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("error: --min-improvement must be between 0 and 1"),
+        stderr.contains(
+            "error: invalid value '1.5' for '--min-improvement <F>': must be between 0 and 1"
+        ),
         "{stderr}"
     );
+    for (flag, value) in [("--min-roc-auc", "1.1"), ("--bootstrap-resamples", "999")] {
+        let out = bin()
+            .args([
+                "--input-dir",
+                "x",
+                "--tracking-uri",
+                "http://127.0.0.1:9",
+                flag,
+                value,
+                "--model-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("runs");
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
 }
 
 #[test]
@@ -129,7 +152,8 @@ fn an_unreachable_mlflow_fails_after_bounded_retries_naming_the_endpoint() {
         .output()
         .expect("runs");
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // 75: transient, nothing moved; Airflow retries it later.
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(
         stderr.contains(&format!(

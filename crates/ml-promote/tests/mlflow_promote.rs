@@ -73,33 +73,57 @@ fn champion_challenger_through_registry_aliases() {
             .ok()
     };
 
-    // Week 1: a bad model, but there is no production yet, so it goes in.
+    // Week 0: a bad model and no production yet: the floor still keeps it out.
+    let w0 = model_dir("w0");
+    logged_model(&client, &experiment, &w0, Quality::Bad);
+    let p = promote(&uri, &model, &val, &w0, &cache, &[]);
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["outcome"], "rejected", "{}", p.decision);
+    assert!(
+        p.decision["reason"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("is below the floor 0.7500")),
+        "{}",
+        p.decision
+    );
+    assert_eq!(alias("production"), None);
+    assert_eq!(alias("challenger").as_deref(), Some("1"));
+
+    // Week 1: a bad model let in by a floor of 0 (there is no production yet).
     let w1 = model_dir("w1");
     let r1 = logged_model(&client, &experiment, &w1, Quality::Bad);
-    let p = promote(&uri, &model, &val, &w1, &cache, &[]);
+    let p = promote(&uri, &model, &val, &w1, &cache, &["--min-roc-auc", "0"]);
     assert_eq!(p.code, Some(0), "{}", p.stderr);
     assert_eq!(p.decision["outcome"], "promoted");
-    assert_eq!(p.decision["version"], "1");
-    assert_eq!(p.decision["reason"], "there is no production model yet");
+    assert_eq!(p.decision["version"], "2");
+    let first_auc = p.decision["challenger_roc_auc"].as_f64().expect("auc");
+    assert_eq!(
+        p.decision["reason"],
+        format!(
+            "there is no production model yet; challenger ROC AUC {first_auc:.4} clears the floor 0.0000"
+        )
+    );
     assert_eq!(p.decision["production"], Value::Null);
+    assert_eq!(p.decision["difference"], Value::Null);
     assert!(p.stdout.contains("outcome     promoted"), "{}", p.stdout);
-    assert_eq!(alias("production").as_deref(), Some("1"));
-    assert_eq!(alias("challenger").as_deref(), Some("1"));
-    let v1 = client.get_model_version(&model, "1").expect("v1");
+    assert_eq!(alias("production").as_deref(), Some("2"));
+    assert_eq!(alias("challenger").as_deref(), Some("2"));
+    let v1 = client.get_model_version(&model, "2").expect("v2");
     assert_eq!(v1.run_id, r1.run_id);
     assert_eq!(v1.source, format!("{}/model", r1.artifact_uri));
     assert_eq!(v1.tag("promotion.outcome"), Some("promoted"));
     assert_eq!(v1.tag("promotion.production_version"), Some("none"));
+    assert_eq!(v1.tag("promotion.min_roc_auc"), Some("0"));
     let bad_auc = p.decision["challenger_roc_auc"].as_f64().expect("auc");
     assert!(
         bad_auc < 0.5,
         "inverted labels score below chance: {bad_auc}"
     );
     let run = client.get_run(&r1.run_id).expect("run");
-    assert_eq!(run.tag("registered_model_version"), Some("1"));
+    assert_eq!(run.tag("registered_model_version"), Some("2"));
     assert_eq!(run.tag("promotion.outcome"), Some("promoted"));
 
-    // Week 2: a good model beats it on the same val.csv and takes production.
+    // Week 2: a good model beats it on the same val.csv, the whole interval above the margin.
     let w2 = model_dir("w2");
     logged_model(&client, &experiment, &w2, Quality::Good);
     let p = promote(
@@ -112,9 +136,9 @@ fn champion_challenger_through_registry_aliases() {
     );
     assert_eq!(p.code, Some(0), "{}", p.stderr);
     assert_eq!(p.decision["outcome"], "promoted", "{}", p.decision);
-    assert_eq!(p.decision["version"], "2");
-    assert_eq!(p.decision["production"]["version"], "1");
-    let prod_auc = p.decision["production"]["roc_auc"]
+    assert_eq!(p.decision["version"], "3");
+    assert_eq!(p.decision["production"]["version"], "2");
+    let prod_auc = p.decision["production"]["metrics"]["roc_auc"]
         .as_f64()
         .expect("scored production");
     assert!(
@@ -123,9 +147,18 @@ fn champion_challenger_through_registry_aliases() {
     );
     let good_auc = p.decision["challenger_roc_auc"].as_f64().expect("auc");
     assert!(good_auc > 0.8, "{good_auc}");
-    assert_eq!(alias("production").as_deref(), Some("2"));
-    let v2 = client.get_model_version(&model, "2").expect("v2");
-    assert_eq!(v2.tag("promotion.production_version"), Some("1"));
+    let d = &p.decision["difference"];
+    let (lower, estimate) = (
+        d["lower"].as_f64().expect("lower"),
+        d["estimate"].as_f64().expect("estimate"),
+    );
+    assert!(lower > 0.05 && lower <= estimate, "{d}");
+    assert!((estimate - (good_auc - prod_auc)).abs() < 1e-12, "{d}");
+    assert_eq!(d["resamples"], 2000);
+    assert!(p.stderr.contains("95% interval ["), "{}", p.stderr);
+    assert_eq!(alias("production").as_deref(), Some("3"));
+    let v2 = client.get_model_version(&model, "3").expect("v3");
+    assert_eq!(v2.tag("promotion.production_version"), Some("2"));
     assert_eq!(
         v2.tag("promotion.production_roc_auc"),
         Some(format!("{bad_auc:.4}").as_str())
@@ -134,14 +167,29 @@ fn champion_challenger_through_registry_aliases() {
         v2.tag("promotion.challenger_roc_auc"),
         Some(format!("{good_auc:.4}").as_str())
     );
+    assert_eq!(
+        v2.tag("promotion.auc_difference_interval"),
+        Some(format!("[{lower:.4}, {:.4}]", d["upper"].as_f64().expect("upper")).as_str())
+    );
     assert_eq!(v2.tag("promotion.min_improvement"), Some("0.05"));
     assert_eq!(
         client
-            .get_model_version(&model, "1")
-            .expect("v1")
+            .get_model_version(&model, "2")
+            .expect("v2")
             .tag("promotion.replaced_by"),
-        Some("2")
+        Some("3")
     );
+
+    // The same good model again: no better on these rows, so production stays (a tie is
+    // not an improvement, and neither is noise).
+    let w2b = model_dir("w2b");
+    logged_model(&client, &experiment, &w2b, Quality::Good);
+    let p = promote(&uri, &model, &val, &w2b, &cache, &[]);
+    assert_eq!(p.code, Some(0), "{}", p.stderr);
+    assert_eq!(p.decision["outcome"], "rejected", "{}", p.decision);
+    assert_eq!(p.decision["difference"]["lower"], 0.0);
+    assert_eq!(alias("production").as_deref(), Some("3"));
+    assert_eq!(alias("challenger").as_deref(), Some("4"));
 
     // Week 3: a bad model again; production stays, the newcomer is only challenger.
     let w3 = model_dir("w3");
@@ -149,27 +197,27 @@ fn champion_challenger_through_registry_aliases() {
     let p = promote(&uri, &model, &val, &w3, &cache, &[]);
     assert_eq!(p.code, Some(0), "{}", p.stderr);
     assert_eq!(p.decision["outcome"], "rejected");
-    assert_eq!(alias("production").as_deref(), Some("2"));
-    assert_eq!(alias("challenger").as_deref(), Some("3"));
+    assert_eq!(alias("production").as_deref(), Some("3"));
+    assert_eq!(alias("challenger").as_deref(), Some("5"));
     assert!(
         p.stderr.contains(&format!(
-            "production (models:/{model}/2) ROC AUC on the same data: {good_auc:.4}"
+            "production (models:/{model}/3) ROC AUC on the same data: {good_auc:.4}"
         )),
         "{}",
         p.stderr
     );
 
-    // Week 4: good enough to win, but manual mode leaves production to a person.
+    // Week 4: manual mode leaves production to a person.
     let w4 = model_dir("w4");
     logged_model(&client, &experiment, &w4, Quality::Good);
     let p = promote(&uri, &model, &val, &w4, &cache, &["--mode", "manual"]);
     assert_eq!(p.code, Some(0), "{}", p.stderr);
     assert_eq!(p.decision["outcome"], "awaiting_review");
-    assert_eq!(alias("production").as_deref(), Some("2"));
-    assert_eq!(alias("challenger").as_deref(), Some("4"));
+    assert_eq!(alias("production").as_deref(), Some("3"));
+    assert_eq!(alias("challenger").as_deref(), Some("6"));
     assert_eq!(
         client
-            .get_model_version(&model, "4")
+            .get_model_version(&model, "6")
             .expect("v4")
             .tag("promotion.mode"),
         Some("manual")
@@ -185,14 +233,14 @@ fn champion_challenger_through_registry_aliases() {
         &["--min-improvement", "0.05"],
     );
     assert_eq!(p.code, Some(0), "{}", p.stderr);
-    assert_eq!(p.decision["version"], "2");
+    assert_eq!(p.decision["version"], "3");
     assert_eq!(p.decision["outcome"], "promoted");
     assert_eq!(p.decision["rerun"], true);
     assert!(
-        client.get_model_version(&model, "5").is_err(),
+        client.get_model_version(&model, "7").is_err(),
         "no new version on a re-run"
     );
-    assert_eq!(alias("production").as_deref(), Some("2"));
+    assert_eq!(alias("production").as_deref(), Some("3"));
 }
 
 #[test]

@@ -35,11 +35,11 @@ pub fn input_path(dir: &Path) -> PathBuf {
 }
 
 pub fn train_path(dir: &Path) -> PathBuf {
-    dir.join("train.csv")
+    dir.join(ml_data::split::TRAIN_FILE)
 }
 
 pub fn val_path(dir: &Path) -> PathBuf {
-    dir.join("val.csv")
+    dir.join(ml_data::split::VAL_FILE)
 }
 
 /// Reads `train_data.csv`, splits it and writes both parts atomically (`val.csv` first, so a

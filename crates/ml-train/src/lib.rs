@@ -11,7 +11,7 @@ use ml_mlflow::{Client, Metric, Param, RunRecord, Tag, TrainingRun};
 use ml_model::{ForestParams, Hyperparameters, LogisticParams, Model, ModelKind};
 
 /// The training split inside the input directory.
-pub const TRAIN_FILE: &str = "train.csv";
+pub use ml_data::split::TRAIN_FILE;
 /// Run parameters next to the model.
 pub const PARAMS_FILE: &str = "params.json";
 

@@ -10,7 +10,7 @@ use ml_mlflow::{Client, Metric, RunRecord, RunStatus};
 use ml_model::{Metrics, Model};
 
 /// The validation split inside the input directory.
-pub const VAL_FILE: &str = "val.csv";
+pub use ml_data::split::VAL_FILE;
 /// Metrics next to the model.
 pub const METRICS_FILE: &str = "metrics.json";
 
@@ -47,14 +47,12 @@ pub fn run(input_dir: &Path, model_dir: &Path, progress: &Progress) -> anyhow::R
     })
 }
 
-/// The metrics of `model` on `val` (read from `val_path`, which errors name). Shared with
-/// ml-promote, which scores the challenger and production on the same data.
+/// The metrics of `model` on `val` (read from `val_path`, which errors name); the scoring
+/// itself is `ml_model::evaluate::score`, the same function `ml-promote` judges with.
 pub fn score(model: &Model, val: &ml_data::Labeled, val_path: &Path) -> anyhow::Result<Metrics> {
-    let probabilities = model
-        .predict_proba(&val.features)
-        .with_context(|| format!("{}: cannot score", val_path.display()))?;
-    Metrics::compute(&val.target, &probabilities)
-        .with_context(|| format!("{}: cannot compute metrics", val_path.display()))
+    ml_model::score(model, val)
+        .map(|scored| scored.metrics)
+        .with_context(|| format!("{}: cannot score", val_path.display()))
 }
 
 /// Validation with the MLflow side: when the model directory has a run record (ml-train logged
