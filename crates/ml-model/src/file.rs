@@ -13,6 +13,19 @@
 //! before the fitted pipeline and the classifier, whose own bytes are decoded by kind. So a
 //! reader can tell "not a model file", "truncated", "corrupted", "another format version",
 //! "unknown model kind" and "trained on another schema" apart, each as a clear error.
+//!
+//! Format version 2 stores a random forest as [`StoredForest`]: the number of model inputs
+//! and, per tree, its nodes as flat arrays (split input, threshold, left and right child, and
+//! the weighted class-0 and class-1 training rows that reached the node; a leaf has both
+//! children 0). Loading checks that structure (children in range and after their parent, one
+//! parent per node, inputs in range, finite thresholds, leaves with rows) before anything is
+//! scored. Version 1 held smartcore's own tree structs; it is no longer read.
+//!
+//! bincode 2 encodes only the project's own structs here (no library type reaches the file),
+//! so a dependency upgrade cannot change the layout unnoticed; the golden files under
+//! `tests/golden/` check that. The encoding is not self-describing, which is why the envelope
+//! carries the format version and a checksum in front of it. bincode 3.x is an empty
+//! tombstone release, so 2.x is the last working line.
 
 use std::path::Path;
 
@@ -23,13 +36,16 @@ use crate::forest::Forest;
 use crate::linear::LinearModel;
 use crate::model::{Classifier, Model, ModelKind};
 use crate::preprocess::Preprocessor;
+use crate::tree::Tree;
 use crate::ModelError;
 
 /// The model's file name inside a model directory.
 pub const MODEL_FILE: &str = "model.bin";
 pub const MAGIC: [u8; 8] = *b"MLMODEL\0";
-/// Bump when the body layout changes; readers accept exactly their own version.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version this build writes. Bump when the body layout changes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The versions this build reads.
+pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[FORMAT_VERSION];
 const HEADER_LEN: usize = 28;
 /// Decoding never allocates more than this, whatever a corrupted length field says.
 const DECODE_LIMIT: usize = 1 << 30;
@@ -50,6 +66,73 @@ struct Body {
     features: Vec<StoredFeature>,
     preprocessor: Preprocessor,
     classifier: Vec<u8>,
+}
+
+/// A random forest in the file: only the project's own types, see the module docs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredForest {
+    pub n_inputs: u32,
+    pub trees: Vec<StoredTree>,
+}
+
+/// One tree's nodes, node 0 the root; all arrays have one entry per node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTree {
+    pub feature: Vec<u32>,
+    pub threshold: Vec<f64>,
+    pub left: Vec<u32>,
+    pub right: Vec<u32>,
+    pub count0: Vec<u32>,
+    pub count1: Vec<u32>,
+}
+
+impl StoredForest {
+    fn of(forest: &Forest) -> Self {
+        Self {
+            // Forest::fit refuses more than u32::MAX inputs.
+            n_inputs: forest.n_inputs() as u32,
+            trees: forest
+                .trees()
+                .iter()
+                .map(|t| StoredTree {
+                    feature: t.feature.clone(),
+                    threshold: t.threshold.clone(),
+                    left: t.left.clone(),
+                    right: t.right.clone(),
+                    count0: t.count0.clone(),
+                    count1: t.count1.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The forest, if its structure is sound and it scores `n_inputs` model inputs.
+    fn into_forest(self, n_inputs: usize) -> Result<Forest, String> {
+        if self.n_inputs as usize != n_inputs {
+            return Err(format!(
+                "the forest scores {} model inputs, the feature pipeline makes {n_inputs}",
+                self.n_inputs
+            ));
+        }
+        let trees = self
+            .trees
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Tree::from_parts(
+                    t.feature,
+                    t.threshold,
+                    t.left,
+                    t.right,
+                    t.count0,
+                    t.count1,
+                    n_inputs,
+                )
+                .map_err(|e| format!("forest tree {i}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Forest::from_trees(n_inputs, trees)
+    }
 }
 
 /// FNV-1a, 64 bit: enough to notice flipped or lost bytes (not an integrity seal).
@@ -121,7 +204,7 @@ impl Model {
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         let classifier = match &self.classifier {
             Classifier::Linear(m) => encode(m)?,
-            Classifier::Forest(f) => encode(f)?,
+            Classifier::Forest(f) => encode(&StoredForest::of(f))?,
         };
         let body = Body {
             kind: self.kind().as_str().to_string(),
@@ -148,11 +231,11 @@ impl Model {
             return Err(truncated(HEADER_LEN));
         }
         let version = le_u32(&bytes[8..]);
-        if version != FORMAT_VERSION {
+        if !SUPPORTED_FORMAT_VERSIONS.contains(&version) {
             return Err(ModelError::FormatVersion {
                 path: path_buf(),
                 found: version,
-                supported: FORMAT_VERSION,
+                supported: SUPPORTED_FORMAT_VERSIONS,
             });
         }
         if bytes.len() < HEADER_LEN {
@@ -222,7 +305,15 @@ impl Model {
                 Classifier::Linear(m)
             }
             ModelKind::RandomForest => {
-                Classifier::Forest(decode::<Forest>(&body.classifier, path)?)
+                let stored: StoredForest = decode(&body.classifier, path)?;
+                let forest =
+                    stored
+                        .into_forest(body.preprocessor.n_outputs())
+                        .map_err(|detail| ModelError::Corrupt {
+                            path: path_buf(),
+                            detail,
+                        })?;
+                Classifier::Forest(forest)
             }
         };
         Ok(Model {
@@ -344,13 +435,107 @@ mod tests {
         extra.push(0);
         assert!(err(&extra).contains("corrupt"));
 
-        let mut v2 = bytes.clone();
-        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
-        let msg = err(&v2);
-        assert!(
-            msg.contains("version 2") && msg.contains("version 1"),
-            "{msg}"
-        );
+        for other in [1u32, 3] {
+            let mut b = bytes.clone();
+            b[8..12].copy_from_slice(&other.to_le_bytes());
+            assert_eq!(
+                err(&b),
+                format!(
+                    "m/model.bin: model file format version {other} is not supported by this \
+                     build (supported: 2); retrain the model or use a matching release"
+                )
+            );
+        }
+    }
+
+    fn forest() -> Model {
+        Model::fit(
+            &labeled(400, 14),
+            &Hyperparameters::RandomForest(ForestParams {
+                n_trees: 3,
+                max_depth: Some(3),
+                ..Default::default()
+            }),
+        )
+        .expect("fit")
+    }
+
+    /// The model file of `model` with its stored forest changed by `damage`.
+    fn damaged(model: &Model, damage: impl FnOnce(&mut StoredForest)) -> Vec<u8> {
+        let Classifier::Forest(f) = &model.classifier else {
+            panic!("not a forest")
+        };
+        let mut stored = StoredForest::of(f);
+        damage(&mut stored);
+        let body = Body {
+            kind: model.kind().as_str().into(),
+            features: schema_features(),
+            preprocessor: model.preprocessor.clone(),
+            classifier: encode(&stored).expect("enc"),
+        };
+        envelope(FORMAT_VERSION, &encode(&body).expect("enc"))
+    }
+
+    #[test]
+    fn a_damaged_forest_structure_is_corrupt_and_says_where() {
+        let model = forest();
+        let n_inputs = model.preprocessor.n_outputs();
+        // Undamaged, the same bytes load.
+        let intact = damaged(&model, |_| {});
+        assert_eq!(intact, model.to_bytes().expect("bytes"));
+        Model::from_bytes(&intact, p()).expect("intact loads");
+        type Damage = Box<dyn FnOnce(&mut StoredForest)>;
+        let cases: Vec<(Damage, String)> = vec![
+            (
+                Box::new(|f| f.trees[1].left[0] = 0),
+                "forest tree 1: node 0 has child 0".into(),
+            ),
+            (
+                Box::new(|f| f.trees[0].right[0] = 1),
+                "node 1 has two parents".into(),
+            ),
+            (
+                Box::new(|f| f.trees[2].left[0] = 10_000),
+                "forest tree 2: node 0 has child 10000".into(),
+            ),
+            (
+                Box::new(move |f| f.trees[0].feature[0] = n_inputs as u32),
+                format!("splits on input {n_inputs}, the model has {n_inputs}"),
+            ),
+            (
+                Box::new(|f| f.trees[0].threshold[0] = f64::NAN),
+                "threshold NaN".into(),
+            ),
+            (
+                Box::new(|f| {
+                    let t = &mut f.trees[0];
+                    let leaf = t.left.iter().rposition(|&l| l == 0).expect("leaf");
+                    (t.count0[leaf], t.count1[leaf]) = (0, 0);
+                }),
+                "received no training rows".into(),
+            ),
+            (
+                Box::new(|f| f.trees[0].count1.pop().map_or((), drop)),
+                "different lengths".into(),
+            ),
+            (
+                Box::new(|f| f.trees.clear()),
+                "the forest has no trees".into(),
+            ),
+            (
+                Box::new(|f| f.n_inputs += 1),
+                format!("the feature pipeline makes {n_inputs}"),
+            ),
+        ];
+        for (damage, want) in cases {
+            let msg = Model::from_bytes(&damaged(&model, damage), p())
+                .expect_err(&want)
+                .to_string();
+            assert!(
+                msg.starts_with("m/model.bin: model file is corrupt: ") && msg.contains(&want),
+                "{msg} (wanted {want})"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The model side of the pipeline: a feature pipeline learned on the training split,
-//! logistic regression and a random forest with honest probabilities (both on smartcore),
-//! evaluation metrics, and the versioned model file shared by train, validate and predict.
+//! logistic regression and a random forest with honest probabilities (both written here;
+//! smartcore remains the reference they are tested against), evaluation metrics, and the
+//! versioned model file shared by train, validate and predict.
 
+pub mod evaluate;
 pub mod file;
 pub mod forest;
 pub mod linear;
@@ -9,10 +11,12 @@ pub mod metrics;
 pub mod model;
 pub mod preprocess;
 pub mod testing;
+mod tree;
 
 use std::path::PathBuf;
 
-pub use file::{FORMAT_VERSION, MODEL_FILE};
+pub use evaluate::{score, AucDifference, BootstrapConfig, Scored};
+pub use file::{FORMAT_VERSION, MODEL_FILE, SUPPORTED_FORMAT_VERSIONS};
 pub use forest::ForestParams;
 pub use linear::LogisticParams;
 pub use metrics::Metrics;
@@ -63,11 +67,11 @@ pub enum ModelError {
         expected: usize,
         found: usize,
     },
-    #[error("{}: model file format version {found}, this program reads version {supported}; retrain the model or use a matching release", path.display())]
+    #[error("{}: model file format version {found} is not supported by this build (supported: {}); retrain the model or use a matching release", path.display(), versions(supported))]
     FormatVersion {
         path: PathBuf,
         found: u32,
-        supported: u32,
+        supported: &'static [u32],
     },
     #[error("{}: model file is corrupt: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },
@@ -77,4 +81,9 @@ pub enum ModelError {
     SchemaMismatch { path: PathBuf, detail: String },
     #[error(transparent)]
     Data(#[from] ml_data::DataError),
+}
+
+fn versions(list: &[u32]) -> String {
+    let names: Vec<String> = list.iter().map(u32::to_string).collect();
+    names.join(", ")
 }

@@ -75,7 +75,7 @@ fn trains_logistic_regression_and_writes_model_and_params() {
     assert_eq!(p["hyperparameters"]["alpha"], 1.0);
     assert_eq!(p["rows"]["train"], 1500);
     assert_eq!(p["data_date"], "2026-01-05");
-    assert_eq!(p["format_version"], 1);
+    assert_eq!(p["format_version"], 2);
     assert!(p["code_version"].is_string());
     // Only the three outputs (model, params, MLmodel descriptor), no temporary leftovers.
     let mut names: Vec<_> = std::fs::read_dir(&c.output)

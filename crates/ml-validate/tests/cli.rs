@@ -134,7 +134,7 @@ fn damaged_models_are_one_line_errors() {
         ),
         (
             |b| b[8..12].copy_from_slice(&7u32.to_le_bytes()),
-            &["model.bin", "format version 7", "reads version 1"],
+            &["model.bin", "format version 7", "supported: 2"],
         ),
     ];
     for (edit, expect) in cases {
