@@ -28,6 +28,17 @@ impl ModelKind {
         }
     }
 
+    /// What the model's probability of class 1 is, in words, for `params.json`.
+    pub fn probabilities(self) -> &'static str {
+        match self {
+            Self::LogisticRegression => "logistic function of the fitted linear score",
+            Self::RandomForest => {
+                "mean over the trees of the class-1 frequency of the training rows in the leaf \
+                 a row falls into (as scikit-learn's predict_proba), not the share of votes"
+            }
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }

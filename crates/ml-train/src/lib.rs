@@ -273,6 +273,7 @@ pub fn params_json(config: &TrainConfig, rows: usize, model: &Model) -> serde_js
     .unwrap_or(serde_json::Value::Null);
     serde_json::json!({
         "model": model.kind().as_str(),
+        "probabilities": model.kind().probabilities(),
         "hyperparameters": hyperparameters,
         "rows": { "train": rows },
         "features": {

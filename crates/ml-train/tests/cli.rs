@@ -76,6 +76,9 @@ fn trains_logistic_regression_and_writes_model_and_params() {
     assert_eq!(p["rows"]["train"], 1500);
     assert_eq!(p["data_date"], "2026-01-05");
     assert_eq!(p["format_version"], 2);
+    assert!(p["probabilities"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("logistic function")));
     assert!(p["code_version"].is_string());
     // Only the three outputs (model, params, MLmodel descriptor), no temporary leftovers.
     let mut names: Vec<_> = std::fs::read_dir(&c.output)
@@ -108,6 +111,9 @@ fn random_forest_takes_its_hyperparameters() {
     assert!(out.stderr.is_empty(), "--quiet: {}", stderr(&out));
     let p = params(&c.output);
     assert_eq!(p["model"], "random-forest");
+    assert!(p["probabilities"]
+        .as_str()
+        .is_some_and(|t| t.contains("class-1 frequency") && t.contains("not the share of votes")));
     assert_eq!(p["hyperparameters"]["n_trees"], 5);
     assert_eq!(p["hyperparameters"]["max_depth"], 4);
     assert_eq!(p["hyperparameters"]["seed"], 3);
