@@ -29,8 +29,8 @@ up-celery: preflight images ## like up, on the CeleryExecutor with Redis and two
 	python3 scripts/run_pipeline.py
 
 .PHONY: preflight
-preflight: ## check docker, compose, cargo, disk and ports before a long build
-	scripts/preflight.sh
+preflight: ## check docker, compose, cargo, disk and ports before a long build (under make test: the test stacks' ports)
+	scripts/preflight.sh $(PREFLIGHT_MODE)
 
 .PHONY: screenshots
 screenshots: venv images browser ## regenerate docs/screenshots/*.png with headless Chromium
@@ -59,7 +59,8 @@ pipeline-local: build ## run generate -> preprocess -> split -> train -> validat
 ## ---- tests ------------------------------------------------------------------
 
 .PHONY: test
-test: lint test-rust test-mlflow test-dags test-system drills ## every test (what CI runs)
+test: PREFLIGHT_MODE := test
+test: preflight lint test-rust test-mlflow test-dags test-system drills ## every test (what CI runs), after the preflight
 
 .PHONY: browser
 browser: ## headless Chromium + chromedriver from Debian's packages (screenshot test)

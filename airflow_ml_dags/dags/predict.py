@@ -3,14 +3,16 @@
 
 Every day, scores that day's data with the production model:
 
-1. waits for `/data/raw/{{ ds }}/data.csv` (written by `generate_data`);
-2. `predict` runs `ml-predict` with the model that the Airflow Variable `model_path` names and
-   writes `/data/predictions/{{ ds }}/predictions.csv`.
+1. `wait_for_data` waits for `/data/raw/{{ ds }}/data.csv` (written by `generate_data`);
+2. `predict` runs `ml-predict` with the model that the Airflow Variable `model_path` names (a
+   model directory, or a registry URI such as `models:/heart-disease-classifier@production`,
+   the value the stack starts with) and writes `/data/predictions/{{ ds }}/predictions.csv`.
 
 `model_path` is read when the task runs, so changing it (Admin > Variables, or
 `airflow variables set model_path /data/models/2026-11-22`) switches the model for the next
 run without touching this file. A missing Variable, or a path with no usable model, fails the
-task with the stage's error in the log and writes no predictions.
+task with the stage's error in the log and writes no predictions; a bad model or bad data is
+not retried (the alert goes out at once), an unreachable MLflow is, with backoff.
 
 **catchup is off on purpose.** Scoring a past day is a decision (which model?), so it is made
 by triggering that day by hand or with `airflow backfill create --dag-id predict`.

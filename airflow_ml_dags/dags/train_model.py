@@ -3,11 +3,13 @@
 
 Every week, trains a classifier on the data of the run's logical date:
 
-1. waits for `/data/raw/{{ ds }}/data.csv` and `target.csv` (written by `generate_data`);
+1. `wait_for_data` and `wait_for_target` wait for `/data/raw/{{ ds }}/data.csv` and
+   `target.csv` (written by `generate_data`);
 2. `preprocess` joins and cleans them into `/data/processed/{{ ds }}/train_data.csv`;
 3. `split` writes `train.csv` and `val.csv` next to it;
-4. `train` fits the model on `train.csv` and saves it to `/data/models/{{ ds }}/`
-   (`model.bin`, `params.json`);
+4. `train` fits the model on `train.csv` with the flags of the Variable `train_args` (any
+   `ml-train` flags, such as `--model random-forest --n-trees 200`; empty: logistic
+   regression) and saves it to `/data/models/{{ ds }}/` (`model.bin`, `params.json`);
 5. `validate` scores it on `val.csv` and writes `metrics.json` next to the model;
 6. `promote` registers it in MLflow as the `challenger` of `heart-disease-classifier`, scores
    it and the current `production` version on the same `val.csv`, and moves `production`
