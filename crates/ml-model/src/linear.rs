@@ -7,8 +7,11 @@
 //! columns, and it converges in ~10 iterations); a test checks that both solvers agree.
 
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use smartcore::linalg::basic::arrays::Array;
+#[cfg(test)]
 use smartcore::linalg::basic::matrix::DenseMatrix;
+#[cfg(test)]
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
 use crate::preprocess::Matrix;
@@ -64,6 +67,8 @@ impl LinearModel {
     /// The same model fitted by smartcore's L-BFGS solver. Kept as the reference the Newton
     /// solver is tested against: smartcore needed 21 s for 100,000 rows of our data (about
     /// 1,000x slower per row than Newton here), far from the 10 s budget for 1,000,000 rows.
+    /// Test builds only: no stage binary links smartcore.
+    #[cfg(test)]
     pub fn fit_smartcore(
         x: &Matrix,
         y: &[u8],

@@ -47,10 +47,9 @@ fn load_week(root: &Path, date: &str) -> anyhow::Result<Week> {
 }
 
 fn old_rule(challenger: f64, production: Option<f64>) -> bool {
-    production.is_none_or(|p| {
-        let gain = challenger - p;
-        gain > 0.0 && gain >= OLD_MIN_GAIN
-    })
+    // The old rule also required a strictly positive gain; with a margin above 0 that is
+    // implied.
+    production.is_none_or(|p| challenger - p >= OLD_MIN_GAIN)
 }
 
 fn new_rule(val: &ml_data::Labeled, challenger: &Scored, production: Option<&Scored>) -> bool {
