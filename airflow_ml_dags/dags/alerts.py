@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseNotifier
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -144,13 +144,16 @@ def _output_lines(chunks: list[str | bytes] | None) -> list[str]:
 def alert_from_context(context: Context) -> Alert:
     ti = context["ti"]
     logical_date = context.get("logical_date")
+    # AirflowFailException: failed for good on this try (bad input, a usage error, or the
+    # last try a non-transient failure gets), whatever retries the task has left.
+    final = isinstance(context.get("exception"), AirflowFailException)
     return Alert(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         logical_date=logical_date.isoformat() if logical_date else context["run_id"],
         try_number=ti.try_number,
         # Airflow's max_tries counts the retries; a person counts the first run too.
-        max_tries=max(ti.max_tries + 1, ti.try_number),
+        max_tries=ti.try_number if final else max(ti.max_tries + 1, ti.try_number),
         error=first_error_line(context.get("exception")),
         log_url=ti.log_url,
     )

@@ -464,8 +464,8 @@ def check_stage_case(stack: Stack, case: dict) -> list[str]:
         lines = result.stderr.splitlines()
         errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
         wanted = [f"{name}/{case['file']}", *case["expect"]]
-        if result.returncode != 1:
-            problems.append(f"{stage}: exit {result.returncode}")
+        if result.returncode != 65:
+            problems.append(f"{stage}: exit {result.returncode} (bad input is 65)")
         if len(errors) != 1:
             problems.append(
                 f"{stage}: {len(errors)} error lines: {result.stderr[-300:]!r}"
@@ -497,9 +497,9 @@ def test_bad_raw_data(
     cases = json.loads((MALFORMED / "cases.json").read_text())
     with drill(
         "bad raw data",
-        f"each of {len(cases)} malformed raw days: exit 1 with one `error:` line naming "
-        "the file (and row and column), nothing written; through the DAG: the task fails "
-        "after its retries, one alert, no partial predictions, other days untouched",
+        f"each of {len(cases)} malformed raw days: exit 65 (bad input) with one `error:` "
+        "line naming the file (and row and column), nothing written; through the DAG: the "
+        "task fails on its first try, not retried, one alert, no partial predictions, other days untouched",
     ) as d:
         corpus = stack.data_dir / "drills" / "malformed"
         for case in ["valid", *(c["name"] for c in cases)]:
@@ -529,8 +529,8 @@ def test_bad_raw_data(
                 if found.startswith(f"{stage}:")
             }
             d.observe(
-                f"{stage} image: {len(ran) - len(failing)}/{len(ran)} cases exit 1 with "
-                "one `error:` line naming file, row and column, nothing written"
+                f"{stage} image: {len(ran) - len(failing)}/{len(ran)} cases exit 65 "
+                "with one `error:` line naming file, row and column, nothing written"
             )
             caused_by = [n for n, f in failing.items() if "`Caused by:`" in f]
             if caused_by:
@@ -549,8 +549,9 @@ def test_bad_raw_data(
             day = BAD_DAYS[case]
             assert run["state"] == "failed", f"{case}: {run['state']}"
             ti = task_instance(airflow, "predict", run["dag_run_id"], "predict")
-            assert ti["state"] == "failed" and ti["try_number"] == 3, ti
-            log = airflow.task_log("predict", run["dag_run_id"], "predict", 3)
+            # Bad input (exit 65) is not retried: the task fails on its first try.
+            assert ti["state"] == "failed" and ti["try_number"] == 1, ti
+            log = airflow.task_log("predict", run["dag_run_id"], "predict", 1)
             errors = [
                 line.strip()
                 for line in log.splitlines()
@@ -570,7 +571,8 @@ def test_bad_raw_data(
             predictions = stack.data_dir / "predictions" / day.isoformat()
             assert not predictions.exists() or not any(predictions.iterdir())
             d.observe(
-                f"DAG {case} ({day}): failed after 3 tries; log: {errors[-1]}; 1 alert"
+                f"DAG {case} ({day}): failed on try 1, not retried; log: {errors[-1]}; "
+                "1 alert"
             )
         raw = stack.data_dir / "raw"
         now = {

@@ -3,8 +3,8 @@
 A webhook receiver runs as one of the project's own containers (the ml-python image with
 alert_receiver.py) on the stack's network, as ``alert-receiver``. The test points the
 Apprise channel (connection ``alert_apprise``) at it, corrupts ``data.csv`` of one day, and
-runs ``predict`` for that day with a real model: the stage rejects the file, Airflow retries
-and then fails the task, and the callback of dags/alerts.py, running in the scheduler's task
+runs ``predict`` for that day with a real model: the stage rejects the file with exit
+status 65 (bad input), Airflow fails the task on its first try without retrying, and the callback of dags/alerts.py, running in the scheduler's task
 process, posts the alert. The test checks the alert's fields and that it came once, not once
 per try. Nothing is mocked; the receiver is removed afterwards, also when the test fails.
 
@@ -96,7 +96,7 @@ def test_a_failed_predict_alerts_the_receiver(
     [ti] = [t for t in airflow.task_instances(*key) if t["task_id"] == "predict"]
     assert ti["state"] == "failed"
     tries = ti["try_number"]
-    assert tries == 3, "the stage's bad-input failure is retried, then fails for good"
+    assert tries == 1, "bad input (exit 65) fails for good on the first try, no retry"
     assert not (
         stack.data_dir / "predictions" / CORRUPT_DAY.isoformat() / "predictions.csv"
     ).exists()
@@ -130,7 +130,7 @@ def test_a_failed_predict_alerts_the_receiver(
     assert fields["DAG"] == "predict"
     assert fields["Task"] == "predict"
     assert fields["Logical date"] == f"{CORRUPT_DAY.isoformat()}T00:00:00+00:00"
-    assert fields["Try"] == f"{tries} of {tries}"
+    assert fields["Try"] == "1 of 1"
     # The stage's own error line, naming the bad file.
     assert fields["Error"].startswith("error:"), fields["Error"]
     assert f"{CORRUPT_DAY.isoformat()}/data.csv" in fields["Error"]

@@ -7,6 +7,12 @@
 //! behind, never a truncated file under the real name. The next successful commit of the same
 //! name removes such leftovers, so a retry that succeeds leaves the directory clean.
 //!
+//! Modes: the finished file is `0o666` less the process's umask (0644 under the usual 022),
+//! as `File::create` would make it, not the 0600 a temporary file gets by default: the people
+//! and jobs that read predictions and metrics do not run as the task's uid. Directories are
+//! `0o777` less the umask (0755). A stricter umask (077) is respected: 0600 and 0700. The
+//! umask is never read: the kernel applies it to the mode the file is created with.
+//!
 //! Should two writers of one name overlap (an orphaned task container still running beside
 //! its retry), the later commit wins the name; the earlier one may find its temporary file
 //! removed and fail with an error instead of replacing the file. Either way the file under
@@ -43,10 +49,19 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = tempfile::Builder::new()
-            .prefix(&temp_prefix(&name))
+        let prefix = temp_prefix(&name);
+        let mut builder = tempfile::Builder::new();
+        builder
+            .prefix(&prefix)
             .suffix(TEMP_SUFFIX)
-            .rand_bytes(RANDOM_LEN)
+            .rand_bytes(RANDOM_LEN);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Created with this mode, less the umask; the rename keeps it.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder
             .tempfile_in(dir)
             .map_err(|source| DataError::Write {
                 path: path.to_path_buf(),
@@ -136,7 +151,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     file.commit()
 }
 
-/// Creates `dir` (and its parents) if needed, with an error that names it.
+/// Creates `dir` (and its parents) if needed, with an error that names it. New directories
+/// get `0o777` less the umask.
 pub fn ensure_dir(dir: &Path) -> Result<(), DataError> {
     if dir.is_dir() {
         return Ok(());
@@ -217,6 +233,40 @@ mod tests {
         expected.push("model.bin".into());
         expected.sort();
         assert_eq!(names(dir.path()), expected);
+    }
+
+    /// What the umask leaves of `0o777`, read from a directory made by `create_dir` (the
+    /// same rule the writer relies on).
+    #[cfg(unix)]
+    fn umask_allows(dir: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        let probe = dir.join("probe");
+        std::fs::create_dir(&probe).expect("mkdir");
+        let mode = std::fs::metadata(&probe)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        std::fs::remove_dir(&probe).expect("rmdir");
+        mode
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_readable_by_others_unless_the_umask_says_no() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let allowed = umask_allows(dir.path());
+        let path = dir.path().join("new/sub/model.bin");
+        write_atomic(&path, b"model").expect("write");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o666 & allowed);
+        assert_eq!(mode(&dir.path().join("new")), allowed);
+        assert_eq!(mode(&dir.path().join("new/sub")), allowed);
+        // Replacing a file gives the new one the same rule, whatever the old one had.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        write_atomic(&path, b"model 2").expect("write");
+        assert_eq!(mode(&path), 0o666 & allowed);
     }
 
     #[test]

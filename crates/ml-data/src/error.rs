@@ -9,6 +9,10 @@ use std::path::PathBuf;
 pub enum CellProblem {
     /// The text is not a number at all.
     NotNumeric(String),
+    /// A number with spaces before or after it (` 61`, `61 `).
+    Padded(String),
+    /// A quoted cell whose closing quote never comes.
+    UnclosedQuote(String),
     /// `NaN`, `inf` and friends: a missing value must be an empty cell.
     NotFinite(String),
     /// A number outside the schema's valid range.
@@ -25,6 +29,13 @@ impl fmt::Display for CellProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotNumeric(text) => write!(f, "{text:?} is not a number"),
+            Self::Padded(text) => write!(
+                f,
+                "{text:?} is not a number: it has leading or trailing spaces"
+            ),
+            Self::UnclosedQuote(text) => {
+                write!(f, "{text:?} opens a quote that is never closed")
+            }
             Self::NotFinite(text) => write!(
                 f,
                 "{text:?} is not a finite number (leave the cell empty for a missing value)"
@@ -41,6 +52,10 @@ impl fmt::Display for CellProblem {
 
 /// A data-layer failure. `row` is the 1-based data row (the header is not counted); the
 /// message also gives the 1-based line of the file, which is `row + 1`.
+///
+/// Every variant but three is about the data (running again on the same input fails the
+/// same way). `Read`, `Write` and `CreateDir` are about the machine, and carry the
+/// `std::io::Error` as their source, which is how `ml-cli` tells them apart.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{}: no such directory", path.display())]
@@ -100,8 +115,6 @@ pub enum DataError {
         target: PathBuf,
         target_rows: usize,
     },
-    #[error("{}: CSV parser failed: {message}", path.display())]
-    Csv { path: PathBuf, message: String },
     #[error("{}: cannot write", path.display())]
     Write {
         path: PathBuf,
@@ -133,7 +146,6 @@ impl DataError {
             | Self::ColumnOrder { path, .. }
             | Self::FieldCount { path, .. }
             | Self::Cell { path, .. }
-            | Self::Csv { path, .. }
             | Self::Write { path, .. }
             | Self::CreateDir { path, .. }
             | Self::Invalid { path, .. } => path,

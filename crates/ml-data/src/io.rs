@@ -1,29 +1,36 @@
 //! CSV reading and writing for the pipeline's files, with validation.
 //!
-//! Reading has a fast path and a slow path. The fast path checks the header, counts fields per
-//! line in one byte scan (polars would quietly pad short rows with nulls), and lets polars
-//! parse the body with an all-`Float64` schema; the parsed values are then checked against the
-//! schema ranges. When polars rejects a cell, the slow path walks the same bytes line by line
-//! to name the exact row, line and column. Both paths report with [`DataError`].
+//! Reading is one pass (the crate's own parser, module `csv`): records are split and plain
+//! numbers parsed on the way, the header is checked against the schema, and every cell
+//! against its column's rule, so the first problem in file order is reported with its file,
+//! row, line and column, in the words of [`DataError`] and nothing from a parser library.
+//! The whole-file readers and [`feature_batches`] share that pass; memory is the columns
+//! read plus one buffer. A cell with spaces around its number (` 61`, `61 `) is rejected,
+//! not trimmed: the schema says numbers, and a silent trim would hide an upstream bug.
+//! Quoted cells (`"61"`) and CRLF line endings are valid CSV and read like plain ones.
+//!
+//! Writing goes through polars' CSV writer (the only use of polars left in the pipeline),
+//! into an [`AtomicFile`].
 //!
 //! Every data row is 1-based in messages (header not counted) and the file line is given too.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use polars::prelude::{
-    CsvReadOptions, CsvWriter, DataFrame, DataType, Field, Float64Chunked, Int32Chunked,
-    IntoColumn, NewChunkedArray, PolarsError, Schema, SerReader, SerWriter,
+    CsvWriter, DataFrame, Float64Chunked, Int32Chunked, IntoColumn, NewChunkedArray, PolarsError,
+    SerWriter,
 };
 
 use crate::atomic::AtomicFile;
+use crate::csv::{Form, Records, Value};
 use crate::error::{CellProblem, DataError};
 use crate::frame::{Frame, Labeled};
 use crate::schema::{Column, FEATURES, TARGET};
 
-/// Rows per batch when a caller has no better idea: ~6 MB of text, ~13 MB of columns.
+/// Rows per batch when a caller has no better idea: ~13 MB of columns (the text is read
+/// through one 1 MiB buffer whatever the batch).
 pub const DEFAULT_BATCH_ROWS: usize = 131_072;
 
 /// How one column is validated.
@@ -41,17 +48,20 @@ impl Rule {
         }
     }
 
-    /// Checks a parsed value; `text` produces the raw cell for the message only on failure.
-    fn check(self, value: Option<f64>) -> Result<(), CellProblem> {
+    /// Checks a parsed value; `text` gives the cell as written, for the message only.
+    #[inline]
+    fn check(self, value: Option<f64>, text: impl FnOnce() -> String) -> Result<(), CellProblem> {
         match (self, value) {
             (Rule::Feature(_), None) => Ok(()),
             (Rule::Target, None) => Err(CellProblem::Empty),
-            (_, Some(v)) if !v.is_finite() => Err(CellProblem::NotFinite(v.to_string())),
+            (_, Some(v)) if !v.is_finite() => Err(CellProblem::NotFinite(text())),
             (Rule::Target, Some(v)) => {
-                if v == 0.0 || v == 1.0 {
+                // `|`, not `||`: labels are random, and a branch on which one it is would be
+                // mispredicted half the time.
+                if (v == 0.0) | (v == 1.0) {
                     Ok(())
                 } else {
-                    Err(CellProblem::NotBinary(v.to_string()))
+                    Err(CellProblem::NotBinary(text()))
                 }
             }
             (Rule::Feature(c), Some(v)) => {
@@ -61,7 +71,9 @@ impl Rule {
                         min: c.min,
                         max: c.max,
                     })
-                } else if c.integer && v.fract() != 0.0 {
+                } else if c.integer && v != (v as i64) as f64 {
+                    // (Within the range checked above, `as i64` truncates exactly; cheaper
+                    // than `fract`, a libm call on the baseline x86-64 target.)
                     Err(CellProblem::NotInteger(v))
                 } else {
                     Ok(())
@@ -81,12 +93,43 @@ fn labeled_rules() -> Vec<Rule> {
     rules
 }
 
+/// The value of a cell that the parser did not read as a plain number: empty, a number in
+/// another notation (`+1`, `1e3`, a quoted `"61"` that was not plain), or a problem.
+fn parse_text(text: &str, form: Form) -> Result<Option<f64>, CellProblem> {
+    match form {
+        Form::Unclosed => {
+            // The cell runs to the end of the file: quote its first line only.
+            let first: String = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(40)
+                .collect();
+            return Err(CellProblem::UnclosedQuote(first));
+        }
+        Form::Raw => return Err(CellProblem::NotNumeric(text.to_string())),
+        Form::Plain | Form::Quoted => {}
+    }
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.trim() != text {
+        // Not trimmed away: a padded number usually means a hand edit or an upstream bug,
+        // and the schema says numbers.
+        return Err(CellProblem::Padded(text.to_string()));
+    }
+    text.parse::<f64>()
+        .map(Some)
+        .map_err(|_| CellProblem::NotNumeric(text.to_string()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public reading API
 
 /// Reads `data.csv`: exactly the schema's feature columns, in order. Empty cells become NaN.
 pub fn read_features(path: &Path) -> Result<Frame, DataError> {
-    let columns = read_validated(path, &feature_rules())?;
+    let columns = read_validated(path, feature_rules())?;
     Ok(Frame {
         names: FEATURES.iter().map(|c| c.name.to_string()).collect(),
         columns,
@@ -95,13 +138,13 @@ pub fn read_features(path: &Path) -> Result<Frame, DataError> {
 
 /// Reads `target.csv`: a single `target` column of 0/1 labels.
 pub fn read_target(path: &Path) -> Result<Vec<u8>, DataError> {
-    let mut columns = read_validated(path, &[Rule::Target])?;
+    let mut columns = read_validated(path, vec![Rule::Target])?;
     Ok(to_labels(columns.pop().unwrap_or_default()))
 }
 
 /// Reads a processed file (`train_data.csv`, `train.csv`, `val.csv`): features plus `target`.
 pub fn read_labeled(path: &Path) -> Result<Labeled, DataError> {
-    let mut columns = read_validated(path, &labeled_rules())?;
+    let mut columns = read_validated(path, labeled_rules())?;
     let target = to_labels(columns.pop().unwrap_or_default());
     Ok(Labeled {
         features: Frame {
@@ -112,11 +155,15 @@ pub fn read_labeled(path: &Path) -> Result<Labeled, DataError> {
     })
 }
 
-/// Counts the data rows of a CSV file without parsing cells (header not counted).
+/// Counts the data records of a CSV file without checking its header or cells.
 pub fn count_rows(path: &Path) -> Result<usize, DataError> {
-    let bytes = read_file(path)?;
-    let (_, body) = split_header(path, &bytes)?;
-    Ok(line_ranges(body).count())
+    // One cell kept: enough to tell a trailing blank line, which is not a record.
+    let mut records = Records::new(open(path)?, 1);
+    let mut rows: usize = 0;
+    while records.next_record().map_err(|e| read_error(path, e))? {
+        rows += 1;
+    }
+    Ok(rows.saturating_sub(1))
 }
 
 fn to_labels(column: Vec<f64>) -> Vec<u8> {
@@ -124,27 +171,26 @@ fn to_labels(column: Vec<f64>) -> Vec<u8> {
     column.into_iter().map(|v| u8::from(v == 1.0)).collect()
 }
 
-fn read_validated(path: &Path, rules: &[Rule]) -> Result<Vec<Vec<f64>>, DataError> {
-    let bytes = read_file(path)?;
-    let (header, body) = split_header(path, &bytes)?;
-    check_header(path, &header, rules)?;
-    if line_ranges(body).next().is_none() {
+fn read_validated(path: &Path, rules: Vec<Rule>) -> Result<Vec<Vec<f64>>, DataError> {
+    let mut table = Table::open(path, rules)?;
+    // A first stretch of rows tells how long a row is, so the columns can be sized for the
+    // whole file at once instead of doubling their way there.
+    let mut columns = table.empty_columns(SAMPLE_ROWS);
+    let start = table.records.offset();
+    let sampled = table.read(&mut columns, SAMPLE_ROWS)?;
+    let per_row = (table.records.offset() - start) as f64 / sampled.max(1) as f64;
+    let expected = (table.size.saturating_sub(start) as f64 / per_row.max(1.0) * 1.01) as usize;
+    for column in &mut columns {
+        // Only a guide: if it cannot be had, the columns grow as usual.
+        let _ = column.try_reserve(expected.saturating_sub(column.len()));
+    }
+    table.read(&mut columns, usize::MAX)?;
+    if table.rows == 0 {
         return Err(DataError::NoRows {
             path: path.to_path_buf(),
         });
     }
-    parse_block(path, body, rules, 0)
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    let mut file = open(path)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|source| DataError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(bytes)
+    Ok(columns)
 }
 
 fn open(path: &Path) -> Result<File, DataError> {
@@ -161,279 +207,162 @@ fn open(path: &Path) -> Result<File, DataError> {
                 },
             }
         } else {
-            DataError::Read {
-                path: path.to_path_buf(),
-                source,
-            }
+            read_error(path, source)
         }
     })
 }
 
-/// Splits off the header line (without BOM and line ending) and returns the body after it.
-fn split_header<'a>(path: &Path, bytes: &'a [u8]) -> Result<(String, &'a [u8]), DataError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
+fn read_error(path: &Path, source: std::io::Error) -> DataError {
+    DataError::Read {
+        path: path.to_path_buf(),
+        source,
     }
-    let end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(bytes.len());
-    let line = trim_cr(&bytes[..end]);
-    let body = bytes.get(end + 1..).unwrap_or(&[]);
-    Ok((String::from_utf8_lossy(line).into_owned(), body))
 }
 
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(u8::is_ascii_whitespace)
+#[cold]
+fn cell_error(path: &Path, row: usize, rule: Rule, problem: CellProblem) -> DataError {
+    DataError::Cell {
+        path: path.to_path_buf(),
+        row,
+        column: rule.name().to_string(),
+        problem,
+    }
 }
 
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// Rows read before [`read_validated`] sizes its columns.
+const SAMPLE_ROWS: usize = 1024;
+
+/// A CSV file being read against a list of column rules, header already checked.
+struct Table {
+    path: PathBuf,
+    /// Bytes in the file when it was opened (a guide for sizing, not a limit).
+    size: u64,
+    records: Records<File>,
+    rules: Vec<Rule>,
+    /// Data rows read so far.
+    rows: usize,
 }
 
-fn check_header(path: &Path, header: &str, rules: &[Rule]) -> Result<(), DataError> {
-    let found: Vec<&str> = header.split(',').map(str::trim).collect();
+impl Table {
+    fn open(path: &Path, rules: Vec<Rule>) -> Result<Self, DataError> {
+        let file = open(path)?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        let mut records = Records::new(file, usize::MAX);
+        if !records.next_record().map_err(|e| read_error(path, e))? {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        // Header names are compared without surrounding spaces.
+        let header: Vec<String> = (0..records.fields())
+            .map(|i| records.text(records.cell(i)).trim().to_string())
+            .collect();
+        check_header(path, &header, &rules)?;
+        records.keep(rules.len());
+        Ok(Self {
+            path: path.to_path_buf(),
+            size,
+            records,
+            rules,
+            rows: 0,
+        })
+    }
+
+    fn empty_columns(&self, capacity: usize) -> Vec<Vec<f64>> {
+        (0..self.rules.len())
+            .map(|_| Vec::with_capacity(capacity))
+            .collect()
+    }
+
+    /// Appends up to `max_rows` validated rows to `columns`; returns how many were read.
+    fn read(&mut self, columns: &mut [Vec<f64>], max_rows: usize) -> Result<usize, DataError> {
+        // Fields borrowed apart, so that the row loop keeps them in registers.
+        let Table {
+            path,
+            records,
+            rules,
+            rows,
+            ..
+        } = self;
+        let n = rules.len();
+        let mut read = 0;
+        while read < max_rows {
+            if !records.next_record().map_err(|e| read_error(path, e))? {
+                break;
+            }
+            read += 1;
+            *rows += 1;
+            // A quote left open swallows the rest of the file: say so, not "too few fields".
+            if records.fields() != n
+                && records.cell(records.fields().min(n) - 1).value != Value::Text(Form::Unclosed)
+            {
+                return Err(DataError::FieldCount {
+                    path: path.clone(),
+                    row: *rows,
+                    expected: n,
+                    found: records.fields(),
+                });
+            }
+            for (j, (rule, column)) in rules.iter().zip(columns.iter_mut()).enumerate() {
+                let cell = records.cell(j);
+                let text = || records.text(cell);
+                let checked = match cell.value {
+                    Value::Number(v) => rule.check(Some(v), text).map(|()| v),
+                    Value::Missing => rule.check(None, text).map(|()| f64::NAN),
+                    Value::Text(form) => parse_text(&text(), form)
+                        .and_then(|v| rule.check(v, text).map(|()| v.unwrap_or(f64::NAN))),
+                };
+                match checked {
+                    Ok(v) => column.push(v),
+                    Err(problem) => return Err(cell_error(path, *rows, *rule, problem)),
+                }
+            }
+        }
+        Ok(read)
+    }
+}
+
+fn check_header(path: &Path, found: &[String], rules: &[Rule]) -> Result<(), DataError> {
     let expected: Vec<&str> = rules.iter().map(|r| r.name()).collect();
     let p = || path.to_path_buf();
     for (i, name) in found.iter().enumerate() {
         if found[..i].contains(name) {
             return Err(DataError::DuplicateColumn {
                 path: p(),
-                column: name.to_string(),
+                column: name.clone(),
             });
         }
     }
     for (i, name) in found.iter().enumerate() {
-        if !expected.contains(name) {
+        if !expected.contains(&name.as_str()) {
             return Err(DataError::ExtraColumn {
                 path: p(),
-                column: name.to_string(),
+                column: name.clone(),
                 position: i + 1,
                 expected: expected.join(","),
             });
         }
     }
     for name in &expected {
-        if !found.contains(name) {
+        if !found.iter().any(|f| f == name) {
             return Err(DataError::MissingColumn {
                 path: p(),
                 column: name.to_string(),
-                header: header.to_string(),
+                header: found.join(","),
             });
         }
     }
-    for (i, (want, got)) in expected.iter().zip(&found).enumerate() {
+    for (i, (want, got)) in expected.iter().zip(found).enumerate() {
         if want != got {
             return Err(DataError::ColumnOrder {
                 path: p(),
                 position: i + 1,
                 expected: want.to_string(),
-                found: got.to_string(),
+                found: got.clone(),
             });
         }
     }
     Ok(())
-}
-
-/// The data lines of a body, without line endings; trailing blank lines are ignored.
-fn line_ranges(body: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let end = body
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    let body = &body[..end];
-    let mut rest = (!body.is_empty()).then_some(body);
-    std::iter::from_fn(move || {
-        let chunk = rest?;
-        match chunk.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                rest = Some(&chunk[i + 1..]);
-                Some(trim_cr(&chunk[..i]))
-            }
-            None => {
-                rest = None;
-                Some(trim_cr(chunk))
-            }
-        }
-    })
-}
-
-/// Checks that every line has `n` fields; returns the number of lines.
-fn check_field_counts(
-    path: &Path,
-    body: &[u8],
-    n: usize,
-    first_row: usize,
-) -> Result<usize, DataError> {
-    let mut rows = 0;
-    for line in line_ranges(body) {
-        let found = line.iter().filter(|&&b| b == b',').count() + 1;
-        if found != n {
-            return Err(DataError::FieldCount {
-                path: path.to_path_buf(),
-                row: first_row + rows + 1,
-                expected: n,
-                found,
-            });
-        }
-        rows += 1;
-    }
-    Ok(rows)
-}
-
-/// Parses and validates a block of data lines. `first_row` is the 0-based index of its first
-/// line among all data rows of the file, so messages give absolute rows.
-fn parse_block(
-    path: &Path,
-    body: &[u8],
-    rules: &[Rule],
-    first_row: usize,
-) -> Result<Vec<Vec<f64>>, DataError> {
-    let n_rows = check_field_counts(path, body, rules.len(), first_row)?;
-    if n_rows == 0 {
-        return Ok(vec![Vec::new(); rules.len()]);
-    }
-    let schema: Schema = rules
-        .iter()
-        .map(|r| Field::new(r.name().into(), DataType::Float64))
-        .collect();
-    let parsed = CsvReadOptions::default()
-        .with_has_header(false)
-        .with_schema(Some(Arc::new(schema)))
-        .with_rechunk(true)
-        .into_reader_with_file_handle(Cursor::new(body))
-        .finish();
-    let df = match parsed {
-        Ok(df) => df,
-        Err(err) => return Err(locate_error(path, body, rules, first_row, &err)),
-    };
-    if df.height() != n_rows {
-        // Something polars read differently from our line count (quotes spanning lines, ...).
-        return Err(locate_error_or(path, body, rules, first_row, || {
-            format!(
-                "parsed {} rows but the file has {n_rows} lines",
-                df.height()
-            )
-        }));
-    }
-    let mut columns = Vec::with_capacity(rules.len());
-    for (rule, column) in rules.iter().zip(df.columns()) {
-        let ca = column
-            .f64()
-            .map_err(|e| locate_error(path, body, rules, first_row, &e))?;
-        let mut values = Vec::with_capacity(n_rows);
-        for (i, v) in ca.iter().enumerate() {
-            if let Err(problem) = rule.check(v) {
-                return Err(cell_error(path, body, rules, first_row, i, rule, problem));
-            }
-            values.push(v.unwrap_or(f64::NAN));
-        }
-        columns.push(values);
-    }
-    Ok(columns)
-}
-
-/// Builds the error for a bad value found after parsing, quoting the cell's raw text.
-fn cell_error(
-    path: &Path,
-    body: &[u8],
-    rules: &[Rule],
-    first_row: usize,
-    index: usize,
-    rule: &Rule,
-    problem: CellProblem,
-) -> DataError {
-    let col = rules
-        .iter()
-        .position(|r| r.name() == rule.name())
-        .unwrap_or(0);
-    let raw = line_ranges(body)
-        .nth(index)
-        .and_then(|line| line.split(|&b| b == b',').nth(col))
-        .map(|cell| String::from_utf8_lossy(cell).trim().to_string());
-    let problem = match (problem, raw) {
-        (CellProblem::NotFinite(_), Some(text)) => CellProblem::NotFinite(text),
-        (CellProblem::NotBinary(_), Some(text)) => CellProblem::NotBinary(text),
-        (problem, _) => problem,
-    };
-    DataError::Cell {
-        path: path.to_path_buf(),
-        row: first_row + index + 1,
-        column: rule.name().to_string(),
-        problem,
-    }
-}
-
-fn locate_error(
-    path: &Path,
-    body: &[u8],
-    rules: &[Rule],
-    first_row: usize,
-    err: &PolarsError,
-) -> DataError {
-    locate_error_or(path, body, rules, first_row, || err.to_string())
-}
-
-/// The slow path: validates line by line with the standard library's parser to find the first
-/// bad cell. Falls back to a generic CSV error if every cell looks fine to it.
-fn locate_error_or(
-    path: &Path,
-    body: &[u8],
-    rules: &[Rule],
-    first_row: usize,
-    message: impl FnOnce() -> String,
-) -> DataError {
-    for (i, line) in line_ranges(body).enumerate() {
-        let row = first_row + i + 1;
-        let cells: Vec<&[u8]> = line.split(|&b| b == b',').collect();
-        if cells.len() != rules.len() {
-            return DataError::FieldCount {
-                path: path.to_path_buf(),
-                row,
-                expected: rules.len(),
-                found: cells.len(),
-            };
-        }
-        for (rule, cell) in rules.iter().zip(cells) {
-            let text = String::from_utf8_lossy(cell);
-            let text = text.trim();
-            let value = if text.is_empty() {
-                None
-            } else {
-                match text.parse::<f64>() {
-                    Ok(v) => Some(v),
-                    Err(_) => {
-                        return DataError::Cell {
-                            path: path.to_path_buf(),
-                            row,
-                            column: rule.name().to_string(),
-                            problem: CellProblem::NotNumeric(text.to_string()),
-                        }
-                    }
-                }
-            };
-            if let Err(problem) = rule.check(value) {
-                let problem = match problem {
-                    CellProblem::NotFinite(_) => CellProblem::NotFinite(text.to_string()),
-                    CellProblem::NotBinary(_) => CellProblem::NotBinary(text.to_string()),
-                    other => other,
-                };
-                return DataError::Cell {
-                    path: path.to_path_buf(),
-                    row,
-                    column: rule.name().to_string(),
-                    problem,
-                };
-            }
-        }
-    }
-    DataError::Csv {
-        path: path.to_path_buf(),
-        message: message(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,33 +371,17 @@ fn locate_error_or(
 /// Reads `data.csv` in batches of at most `batch_rows` rows, validating each like
 /// [`read_features`], so memory stays bounded however large the file is.
 pub fn feature_batches(path: &Path, batch_rows: usize) -> Result<FeatureBatches, DataError> {
-    let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
-    let mut header = Vec::new();
-    reader
-        .read_until(b'\n', &mut header)
-        .map_err(|source| DataError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let (header_text, rest) = split_header(path, &header)?;
-    debug_assert!(rest.is_empty());
-    let rules = feature_rules();
-    check_header(path, &header_text, &rules)?;
     let mut batches = FeatureBatches {
-        path: path.to_path_buf(),
-        reader,
-        rules,
+        table: Table::open(path, feature_rules())?,
         batch_rows: batch_rows.max(1),
-        next_row: 0,
-        buf: Vec::new(),
         done: false,
         pending: None,
     };
     // Read the first batch now so that "header only" is reported by this call.
     match batches.read_batch() {
-        Some(Ok((_, frame))) if frame.n_rows() > 0 => batches.pending = Some(frame),
+        Some(Ok((_, frame))) => batches.pending = Some(frame),
         Some(Err(e)) => return Err(e),
-        _ => {
+        None => {
             return Err(DataError::NoRows {
                 path: path.to_path_buf(),
             })
@@ -479,12 +392,8 @@ pub fn feature_batches(path: &Path, batch_rows: usize) -> Result<FeatureBatches,
 
 /// Iterator over `(index of the batch's first row, 0-based; batch)`; see [`feature_batches`].
 pub struct FeatureBatches {
-    path: PathBuf,
-    reader: BufReader<File>,
-    rules: Vec<Rule>,
+    table: Table,
     batch_rows: usize,
-    next_row: usize,
-    buf: Vec<u8>,
     done: bool,
     pending: Option<Frame>,
 }
@@ -492,8 +401,8 @@ pub struct FeatureBatches {
 impl std::fmt::Debug for FeatureBatches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FeatureBatches")
-            .field("path", &self.path)
-            .field("next_row", &self.next_row)
+            .field("path", &self.table.path)
+            .field("rows", &self.table.rows)
             .finish_non_exhaustive()
     }
 }
@@ -503,42 +412,21 @@ impl FeatureBatches {
         if self.done {
             return None;
         }
-        self.buf.clear();
-        let mut lines = 0;
-        let mut last_start = 0;
-        // A batch never ends on a blank line unless the file ends there: blank lines are
-        // tolerated only at the end of the file, as when reading it whole.
-        while lines < self.batch_rows || (lines > 0 && is_blank(&self.buf[last_start..])) {
-            last_start = self.buf.len();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
-                    self.done = true;
-                    break;
-                }
-                Ok(_) => lines += 1,
-                Err(source) => {
-                    self.done = true;
-                    return Some(Err(DataError::Read {
-                        path: self.path.clone(),
-                        source,
-                    }));
-                }
+        let first = self.table.rows;
+        // Grown as rows come, so a small file does not reserve a whole batch.
+        let mut columns = self.table.empty_columns(self.batch_rows.min(4096));
+        match self.table.read(&mut columns, self.batch_rows) {
+            Ok(0) => {
+                self.done = true;
+                None
             }
-        }
-        let first = self.next_row;
-        match parse_block(&self.path, &self.buf, &self.rules, first) {
-            Ok(columns) => {
-                let frame = Frame {
+            Ok(_) => Some(Ok((
+                first,
+                Frame {
                     names: FEATURES.iter().map(|c| c.name.to_string()).collect(),
                     columns,
-                };
-                self.next_row += frame.n_rows();
-                if frame.n_rows() == 0 {
-                    self.done = true;
-                    return None;
-                }
-                Some(Ok((first, frame)))
-            }
+                },
+            ))),
             Err(e) => {
                 self.done = true;
                 Some(Err(e))
@@ -802,6 +690,32 @@ mod tests {
                 format!("{HEADER}\n{ROW}\n\n{ROW}\n"),
                 "row 2 (line 3): expected 13 fields, found 1",
             ),
+            // Padded numbers are rejected, not trimmed: the schema says numbers, and a
+            // silent trim would hide an upstream bug.
+            (
+                format!("{HEADER}\n{}\n", ROW.replacen("63", "61 ", 1)),
+                "data.csv: row 1 (line 2), column `age`: \"61 \" is not a number: it has leading or trailing spaces",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{}\n", ROW.replacen("63", " 61", 1)),
+                "data.csv: row 2 (line 3), column `age`: \" 61\" is not a number: it has leading",
+            ),
+            (
+                format!("{HEADER}\r\n{ROW}\r\n{}\r\n", ROW.replace(",2.3,", ",\"2.3 \",")),
+                "row 2 (line 3), column `oldpeak`: \"2.3 \" is not a number: it has leading",
+            ),
+            (
+                format!("{HEADER}\n{}\n", ROW.replace(",233,", ", ,")),
+                "row 1 (line 2), column `chol`: \" \" is not a number: it has leading",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{ROW}\n{}\n", ROW.replace(",233,", ",\"233\"x,")),
+                "row 3 (line 4), column `chol`: \"\\\"233\\\"x\" is not a number",
+            ),
+            (
+                format!("{HEADER}\n{ROW}\n{}\n", ROW.replace(",233,", ",\"233,")),
+                "row 2 (line 3), column `chol`: \"\\\"233,1,0,150,0,2.3,0,0,1\" opens a quote that is never closed",
+            ),
         ];
         for (text, want) in cases {
             if want.is_empty() {
@@ -809,7 +723,82 @@ mod tests {
             }
             let err = features_err(text);
             assert!(err.contains(want), "want {want:?} in {err:?}");
+            for internal in [
+                "infer_schema_length",
+                "ignore_errors",
+                "polars",
+                "CSV parser",
+            ] {
+                assert!(!err.contains(internal), "{err}");
+            }
         }
+    }
+
+    #[test]
+    fn quoted_numbers_crlf_and_bom_read_like_plain_lf() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows = [
+            ROW,
+            "67,1,0,,286,0,0,108,1,1.5,1,3,2",
+            "41,0,1,130,204,0,0,172,0,1.4,2,0,2",
+        ];
+        let plain = format!(
+            "{HEADER},target\n{}\n",
+            rows.map(|r| format!("{r},1")).join("\n")
+        );
+        let quote_all = |line: &str| -> String {
+            line.split(',')
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let quoted: String = plain.lines().map(|l| quote_all(l) + "\r\n").collect();
+        let variants = [
+            plain.replace('\n', "\r\n"),
+            quoted.clone(),
+            format!("\u{feff}{quoted}"),
+            // No line ending after the last row, quoted header, one quoted cell.
+            plain.trim_end().replacen("145", "\"145\"", 1),
+        ];
+        let want = read_labeled(&write(dir.path(), "plain.csv", &plain)).expect("plain");
+        assert_eq!(want.n_rows(), 3);
+        assert!(want.features.get(1, 3).is_nan());
+        for (i, text) in variants.iter().enumerate() {
+            let path = write(dir.path(), &format!("v{i}.csv"), text);
+            let got = read_labeled(&path).unwrap_or_else(|e| panic!("variant {i}: {e}"));
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "variant {i}");
+        }
+        // The streaming reader agrees.
+        let features: String = quoted
+            .lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |(f, _)| f).to_string() + "\r\n")
+            .collect();
+        let path = write(dir.path(), "data.csv", &features);
+        let batches: Vec<(usize, Frame)> = feature_batches(&path, 2)
+            .expect("open")
+            .collect::<Result<_, _>>()
+            .expect("valid");
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[1].0, 2);
+        assert_eq!(batches[0].1.get(1, 9), 1.5);
+        assert_eq!(
+            read_features(&path).expect("whole").columns[0],
+            vec![63.0, 67.0, 41.0]
+        );
+    }
+
+    #[test]
+    fn count_rows_counts_records_not_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!("{HEADER}\r\n{ROW}\r\n\"6\n1\",{}\r\n\r\n\n", &ROW[3..]);
+        assert_eq!(
+            count_rows(&write(dir.path(), "d.csv", &text)).expect("count"),
+            2
+        );
+        assert_eq!(
+            count_rows(&write(dir.path(), "e.csv", "")).expect("count"),
+            0
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Data contracts shared by every stage: the feature schema, an in-memory column table,
-//! CSV reading and writing (polars underneath), validation with errors that name the file,
-//! column and row, the stratified split, and atomic output files.
+//! CSV reading (a one-pass parser of our own) and writing (polars' writer), validation with
+//! errors that name the file, column and row, the stratified split, and atomic output files.
 
 pub mod atomic;
+mod csv;
 pub mod date;
 pub mod error;
 pub mod frame;

@@ -20,8 +20,9 @@ struct Cli {
     /// The day to emulate (YYYY-MM-DD); drives volume, drift and the random stream.
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: Date,
-    /// Number of rows instead of the day's natural volume (a few thousand).
-    #[arg(long, value_name = "N")]
+    /// Number of rows instead of the day's natural volume (a few thousand); 1 to 10,000,000,
+    /// as the day is built in memory (about 220 bytes a row).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=ml_generate::MAX_ROWS as u64))]
     rows: Option<usize>,
     /// Random seed, mixed with the date.
     #[arg(long, value_name = "N", default_value_t = ml_generate::DEFAULT_SEED)]
@@ -55,7 +56,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    ml_cli::finish(run(Cli::parse()))
+    ml_cli::main(
+        || run(Cli::parse()),
+        &[ml_cli::bad_input::<ml_data::DataError>],
+    )
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ml-generate"));
+    command.args(args);
+    command
+}
+
 fn generate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ml-generate"))
-        .args(args)
-        .output()
-        .expect("spawn ml-generate")
+    command(args).output().expect("spawn ml-generate")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -133,4 +136,98 @@ fn unwritable_output_dir_is_a_clear_error() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+}
+
+/// The bytes of one natural day, pinned: a dependency upgrade that changes the generator
+/// (or the CSV writer) fails here instead of silently changing every generated day.
+/// ml-preprocess and ml-split pin the same day further down the pipeline.
+#[test]
+fn golden_day_is_byte_for_byte_stable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("2026-03-01");
+    let o = generate(&[
+        "--output-dir",
+        out.to_str().expect("utf-8"),
+        "--date",
+        "2026-03-01",
+        "--seed",
+        "7",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(read(&out.join("data.csv")).lines().count(), 2126);
+    assert_eq!(
+        ml_cli::testing::sha256(&out.join("data.csv")),
+        "ec70056aa51d258c761080bf54704c6fc06ad974403882e013b508fa7e5ae450"
+    );
+    assert_eq!(
+        ml_cli::testing::sha256(&out.join("target.csv")),
+        "0864008628305b6bcf4230f823a84b52db1814f80b420dfdc99f64be407d2fd1"
+    );
+}
+
+/// Files 0644 and directories 0755 under umask 022, so the people and jobs reading the data
+/// need not run as the task's uid; a stricter umask (077) is kept: 0600 and 0700.
+#[test]
+fn outputs_are_readable_by_others_unless_the_umask_says_no() {
+    for umask in ml_cli::testing::UMASKS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let raw = dir.path().join("raw");
+        let out = raw.join("2024-06-03");
+        let out_arg = out.to_str().expect("utf-8");
+        let run = command(&["--date=2024-06-03", "--rows=10", "--output-dir", out_arg]);
+        let files = ml_cli::testing::assert_modes_under_umask(umask, &run, &raw, &[&raw, &out]);
+        assert_eq!(files, [out.join("data.csv"), out.join("target.csv")]);
+    }
+}
+
+#[test]
+fn row_counts_are_bounded_with_a_clear_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("day");
+    for rows in ["1000000000000000", "10000001", "0", "many"] {
+        let o = generate(&[
+            "--output-dir",
+            out.to_str().expect("utf-8"),
+            "--date",
+            "2024-01-01",
+            "--rows",
+            rows,
+        ]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{rows}: {err}");
+        let errors = ml_cli::testing::error_lines(&o.stderr);
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(
+            errors[0].starts_with(&format!("error: invalid value '{rows}' for '--rows <N>'")),
+            "{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
+    }
+    let o = generate(&[
+        "--output-dir",
+        "x",
+        "--date",
+        "2024-01-01",
+        "--rows",
+        "10000001",
+    ]);
+    assert!(text(&o.stderr).contains("10000001 is not in 1..=10000000"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_panic_is_one_error_line_and_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("day");
+    let out_arg = out.to_str().expect("utf-8");
+    ml_cli::testing::assert_panic_reported(command(&[
+        "--date=2024-01-01",
+        "--output-dir",
+        out_arg,
+    ]));
+    assert!(!out.exists());
 }

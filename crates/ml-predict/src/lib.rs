@@ -16,8 +16,11 @@ use ml_model::Model;
 pub const DATA_FILE: &str = "data.csv";
 /// The output inside the predictions directory.
 pub const PREDICTIONS_FILE: &str = "predictions.csv";
-/// Rows per batch: ~10 MB of CSV text and ~25 MB of model inputs in flight.
+/// Rows per batch: ~10 MB of parsed columns and ~25 MB of model inputs in flight.
 pub const DEFAULT_BATCH_ROWS: usize = 100_000;
+/// The largest batch `--batch-rows` accepts: ~350 MB in flight, already most of the
+/// 512 MB the predict task may use.
+pub const MAX_BATCH_ROWS: usize = 1_000_000;
 
 /// What one prediction run needs.
 #[derive(Debug, Clone)]

@@ -25,8 +25,9 @@ struct Cli {
     /// Directory to write predictions.csv to (created if missing).
     #[arg(long, value_name = "PREDICTIONS_DIR")]
     output_dir: PathBuf,
-    /// Rows read, scored and written at a time; bounds memory.
-    #[arg(long, default_value_t = ml_predict::DEFAULT_BATCH_ROWS, value_parser = clap::value_parser!(usize))]
+    /// Rows read, scored and written at a time, 1 to 1000000; bounds memory (about 350
+    /// bytes a row in flight).
+    #[arg(long, default_value_t = ml_predict::DEFAULT_BATCH_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=ml_predict::MAX_BATCH_ROWS as u64))]
     batch_rows: usize,
     /// Print no progress lines on stderr.
     #[arg(long, short)]
@@ -35,9 +36,6 @@ struct Cli {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = ml_cli::Progress::new("ml-predict").quiet(cli.quiet);
-    if cli.batch_rows == 0 {
-        anyhow::bail!("--batch-rows must be at least 1");
-    }
     let client = ml_mlflow::Client::from_env()?;
     let cache = cli
         .model_cache
@@ -53,8 +51,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bad data or model: 65; MLflow down or refusing: 75 (see ml-cli).
+const FAILURES: &[ml_cli::Rule] = &[
+    ml_cli::bad_input::<ml_data::DataError>,
+    ml_cli::bad_input::<ml_model::ModelError>,
+    |cause| ml_cli::transient_when(cause, ml_mlflow::Error::is_transient),
+];
+
 fn main() -> ExitCode {
-    ml_cli::finish(run(Cli::parse()))
+    ml_cli::main(|| run(Cli::parse()), FAILURES)
 }
 
 #[cfg(test)]

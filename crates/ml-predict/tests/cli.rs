@@ -36,15 +36,20 @@ fn case() -> Case {
     case_with(&Hyperparameters::LogisticRegression(Default::default()))
 }
 
+/// `ml-predict` on the case's data; `model` is the case's model directory unless given.
+fn command(c: &Case, out_dir: &Path, model: Option<&str>, extra: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("--input-dir").arg(&c.raw).arg("--model");
+    match model {
+        Some(model) => command.arg(model),
+        None => command.arg(&c.model_dir),
+    };
+    command.arg("--output-dir").arg(out_dir).args(extra);
+    command
+}
+
 fn predict(c: &Case, out_dir: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--input-dir")
-        .arg(&c.raw)
-        .arg("--model")
-        .arg(&c.model_dir)
-        .arg("--output-dir")
-        .arg(out_dir)
-        .args(extra)
+    command(c, out_dir, None, extra)
         .output()
         .expect("run ml-predict")
 }
@@ -53,12 +58,24 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Exit 1, one `error:` line with every piece of `expect`, and nothing in the output
+/// Exit 65: the data or the model is unusable (Airflow does not retry it).
+const BAD_INPUT: i32 = 65;
+
+/// Exit 65, one `error:` line with every piece of `expect`, and nothing in the output
 /// directory: neither the final file nor a temporary one.
 fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
+    assert_fails_with(c, out, BAD_INPUT, expect);
+}
+
+/// [`assert_fails`] with another exit status; a usage error (2) may add clap's hint lines
+/// after its one `error:` line.
+fn assert_fails_with(c: &Case, out: &Output, code: i32, expect: &[&str]) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    if code != 2 {
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(ml_cli::testing::error_lines(&out.stderr).len(), 1, "{err}");
     assert!(err.starts_with("error: "), "{err}");
     for piece in expect {
         assert!(err.contains(piece), "{piece:?} not in {err:?}");
@@ -171,7 +188,7 @@ fn set_cell(text: &str, line: usize, col: usize, value: &str) -> String {
 #[test]
 fn bad_data_files_are_one_line_errors_and_write_nothing() {
     type Edit = fn(String) -> String;
-    let cases: [(Edit, &[&str]); 8] = [
+    let cases: [(Edit, &[&str]); 11] = [
         (|_| String::new(), &["data.csv", "empty"]),
         (
             |t| t.lines().next().unwrap_or_default().to_string() + "\n",
@@ -193,6 +210,18 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
         (
             |t| set_cell(&t, 11, 0, "-inf"),
             &["data.csv", "row 11", "age"],
+        ),
+        (
+            |t| set_cell(&t, 12, 0, "61 "),
+            &["data.csv: row 12 (line 13), column `age`: \"61 \" is not a number: it has leading or trailing spaces"],
+        ),
+        (
+            |t| set_cell(&t, 1300, 3, " 120"),
+            &["data.csv: row 1300 (line 1301), column `trestbps`: \" 120\" is not a number: it has leading or trailing spaces"],
+        ),
+        (
+            |t| set_cell(&t, 5, 9, "\"1.5\"x"),
+            &["data.csv: row 5 (line 6), column `oldpeak`: \"\\\"1.5\\\"x\" is not a number"],
         ),
         // A bad cell in a late batch: the batches before it were scored and written to the
         // temporary file, which must disappear.
@@ -275,14 +304,94 @@ fn missing_input_and_unwritable_output_are_named() {
     let blocker = c.raw.join("blocker");
     std::fs::write(&blocker, b"").expect("write");
     let out = predict(&c, &blocker.join("out"), &["-q"]);
+    // Not the input's fault: an ordinary failure, retried as usual.
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.starts_with("error: ") && err.contains("blocker"),
         "{err}"
     );
+}
 
-    let out = predict(&c, &c.out, &["--batch-rows", "0"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--batch-rows"));
+#[test]
+fn batch_rows_are_bounded() {
+    let c = case();
+    for (value, want) in [
+        ("0", "0 is not in 1..=1000000"),
+        ("1000001", "1000001 is not in 1..=1000000"),
+        ("99999999999999999999", "--batch-rows"),
+        ("-1", "--batch-rows"),
+    ] {
+        let out = predict(&c, &c.out, &[&format!("--batch-rows={value}")]);
+        assert_fails_with(&c, &out, 2, &["error: invalid value", want]);
+    }
+}
+
+/// Quoted numbers and CRLF line endings are valid CSV: the predictions are those of the
+/// plain LF file, byte for byte.
+#[test]
+fn quoted_numbers_and_crlf_score_like_the_plain_file() {
+    let c = case();
+    let plain = c.out.join("plain");
+    assert!(predict(&c, &plain, &["-q"]).status.success());
+    let want = std::fs::read(plain.join("predictions.csv")).expect("plain");
+    let original = std::fs::read_to_string(c.raw.join("data.csv")).expect("read");
+    let quote = |line: &str| -> String {
+        let cells: Vec<String> = line.split(',').map(|c| format!("\"{c}\"")).collect();
+        cells.join(",")
+    };
+    let variants = [
+        ("crlf", original.replace('\n', "\r\n")),
+        (
+            "quoted",
+            original.lines().map(|l| quote(l) + "\n").collect(),
+        ),
+        (
+            "quoted-crlf",
+            original.lines().map(|l| quote(l) + "\r\n").collect(),
+        ),
+        ("no-final-newline", original.trim_end().to_string()),
+    ];
+    for (name, text) in variants {
+        std::fs::write(c.raw.join("data.csv"), text).expect("write");
+        let out_dir = c.out.join(name);
+        let out = predict(&c, &out_dir, &["-q", "--batch-rows", "700"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read(out_dir.join("predictions.csv")).expect("predictions"),
+            want,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_mlflow_exits_75_after_a_bounded_retry() {
+    let c = case();
+    let cache = c.out.with_file_name("cache");
+    let cache = ["-q", "--model-cache", cache.to_str().expect("utf-8")];
+    let model = Some("models:/heart-disease-classifier@production");
+    let mut run = command(&c, &c.out, model, &cache);
+    let uri = ml_cli::testing::unreachable_mlflow(&mut run);
+    ml_cli::testing::assert_mlflow_unreachable(run, &uri);
+    assert!(!c.out.exists());
+}
+
+#[test]
+fn predictions_are_readable_by_others_unless_the_umask_says_no() {
+    for umask in ml_cli::testing::UMASKS {
+        let c = case();
+        let out_dir = c.out.join("2026-03-01");
+        let run = command(&c, &out_dir, None, &[]);
+        let made = [c.out.as_path(), &out_dir];
+        let files = ml_cli::testing::assert_modes_under_umask(umask, &run, &c.out, &made);
+        assert_eq!(files, [out_dir.join("predictions.csv")]);
+    }
+}
+
+#[test]
+fn a_panic_is_one_error_line_and_exit_1() {
+    let c = case();
+    ml_cli::testing::assert_panic_reported(command(&c, &c.out, None, &[]));
+    assert!(!c.out.exists());
 }

@@ -50,7 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    ml_cli::finish(run(Cli::parse()))
+    ml_cli::main(
+        || run(Cli::parse()),
+        &[ml_cli::bad_input::<ml_data::DataError>],
+    )
 }
 
 #[cfg(test)]

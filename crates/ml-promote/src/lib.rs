@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use ml_cli::{Failure, Progress};
+use ml_cli::Progress;
 use ml_data::Labeled;
 use ml_mlflow::{Client, FetchedModel, ModelUri, ModelVersion, RunRecord, Tag, RUN_RECORD_FILE};
 use ml_model::evaluate::{paired_auc_difference, score, Scored};
@@ -252,23 +252,14 @@ fn verdict(
     }
 }
 
-/// The exit status for an error of this stage: MLflow unreachable or failing is transient
-/// (nothing moved, retry later); a bad val.csv or an unreadable challenger is bad input.
-pub fn failure_kind(err: &anyhow::Error) -> Failure {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<ml_mlflow::Error>() {
-            return if e.is_transient() {
-                Failure::Transient
-            } else {
-                Failure::Other
-            };
-        }
-        if cause.is::<ModelError>() || cause.is::<ml_data::DataError>() {
-            return Failure::BadInput;
-        }
-    }
-    Failure::Other
-}
+/// How an error of this stage maps to its exit status (ml-cli): MLflow unreachable or
+/// failing is transient, 75 (nothing moved, retry later); a bad val.csv or an unreadable
+/// challenger is bad input, 65.
+pub const FAILURES: &[ml_cli::Rule] = &[
+    ml_cli::bad_input::<ml_data::DataError>,
+    ml_cli::bad_input::<ModelError>,
+    |cause| ml_cli::transient_when(cause, ml_mlflow::Error::is_transient),
+];
 
 /// Registers, scores, decides and records. Needs the model directory of a run that
 /// `ml-train` logged to MLflow.
@@ -821,12 +812,16 @@ mod tests {
 
     #[test]
     fn errors_map_to_exit_statuses() {
+        use ml_cli::{classify, Failure};
         let data = anyhow::Error::new(ml_data::DataError::NoRows {
             path: "val.csv".into(),
         });
-        assert_eq!(failure_kind(&data), Failure::BadInput);
+        assert_eq!(classify(&data, FAILURES), Failure::BadInput);
         let model = anyhow::Error::new(ModelError::NoRows).context("cannot score");
-        assert_eq!(failure_kind(&model), Failure::BadInput);
-        assert_eq!(failure_kind(&anyhow::anyhow!("disk full")), Failure::Other);
+        assert_eq!(classify(&model, FAILURES), Failure::BadInput);
+        assert_eq!(
+            classify(&anyhow::anyhow!("disk full"), FAILURES),
+            Failure::Other
+        );
     }
 }

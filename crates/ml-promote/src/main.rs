@@ -112,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    ml_cli::finish_with(run(Cli::parse()), ml_promote::failure_kind)
+    ml_cli::main(|| run(Cli::parse()), ml_promote::FAILURES)
 }
 
 #[cfg(test)]

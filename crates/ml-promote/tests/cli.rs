@@ -168,3 +168,19 @@ fn an_unreachable_mlflow_fails_after_bounded_retries_naming_the_endpoint() {
     );
     assert!(!dir.path().join("promotion.json").exists());
 }
+
+#[test]
+fn a_panic_is_one_error_line_and_exit_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = bin();
+    command
+        .args([
+            "--input-dir",
+            "x",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+            "--model-dir",
+        ])
+        .arg(dir.path());
+    ml_cli::testing::assert_panic_reported(command);
+}

@@ -120,8 +120,9 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
             |_| train.n_rows(),
             || Model::fit(&train, &config.hyperparameters),
         )
-        // The reason belongs on the one error line a person (or an alert) reads first.
-        .map_err(|e| anyhow::anyhow!("{}: cannot train {kind}: {e}", train_path.display()))?;
+        // Kept as a `ModelError` (bad input: exit 65); the one error line still reads
+        // "<file>: cannot train <kind>: <reason>".
+        .with_context(|| format!("{}: cannot train {kind}", train_path.display()))?;
     let fit_seconds = started.elapsed().as_secs_f64();
 
     let params = params_json(config, train.n_rows(), &model);

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::RangedU64ValueParser;
+use clap::{CommandFactory, Parser, ValueEnum};
 use ml_model::ModelKind;
 use ml_train::{HyperparameterArgs, TrainConfig};
 
@@ -23,28 +24,28 @@ struct Cli {
     /// Kind of classifier.
     #[arg(long, value_enum, default_value_t = Kind::LogisticRegression)]
     model: Kind,
-    /// Logistic regression: L2 penalty (objective: sum of log losses + alpha/2 * |w|^2) [default: 1]
-    #[arg(long, conflicts_with = "c")]
+    /// Logistic regression: L2 penalty, a finite number >= 0 (objective: sum of log losses + alpha/2 * |w|^2) [default: 1]
+    #[arg(long, conflicts_with = "c", value_parser = non_negative)]
     alpha: Option<f64>,
-    /// Logistic regression: inverse penalty as in scikit-learn (alpha = 1/C) [default: 1]
-    #[arg(long = "c", value_name = "C")]
+    /// Logistic regression: inverse penalty as in scikit-learn (alpha = 1/C), a finite number > 0 [default: 1]
+    #[arg(long = "c", value_name = "C", value_parser = positive)]
     c: Option<f64>,
-    /// Random forest: number of trees [default: 100]
-    #[arg(long)]
+    /// Random forest: number of trees, 1 to 10000 [default: 100]
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_TREES))]
     n_trees: Option<usize>,
-    /// Random forest: maximum tree depth [default: 10]
-    #[arg(long)]
+    /// Random forest: maximum tree depth, 1 to 65535 [default: 10]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     max_depth: Option<u16>,
-    /// Random forest: minimum rows in a leaf [default: 5]
-    #[arg(long)]
+    /// Random forest: minimum rows in a leaf, 1 to 4294967295 [default: 5]
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     min_samples_leaf: Option<usize>,
     /// Random forest: fraction of model inputs each tree may split on, in (0, 1] [default: 0.6]
-    #[arg(long)]
+    #[arg(long, value_parser = fraction)]
     feature_fraction: Option<f64>,
-    /// Random forest: rows in each tree's bootstrap sample [default: all training rows]
-    #[arg(long)]
+    /// Random forest: rows in each tree's bootstrap sample, 1 to 4294967295 [default: all training rows]
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     max_samples: Option<usize>,
-    /// Random forest: seed of the bootstrap and feature sampling [default: 42]
+    /// Random forest: seed of the bootstrap and feature sampling (ChaCha12) [default: 42]
     #[arg(long)]
     seed: Option<u64>,
     /// MLflow experiment of the run (only with MLFLOW_TRACKING_URI set).
@@ -53,6 +54,22 @@ struct Cli {
     /// Print no progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// Trees beyond this add time and model size, not accuracy (the forest's own counts are u32,
+/// which bounds `--min-samples-leaf` and `--max-samples`).
+const MAX_TREES: u64 = 10_000;
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    ml_cli::parse_f64(text, |v| v >= 0.0, "a finite number >= 0")
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    ml_cli::parse_f64(text, |v| v > 0.0, "a finite number > 0")
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    ml_cli::parse_f64(text, |v| v > 0.0 && v <= 1.0, "a number in (0, 1]")
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -81,8 +98,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         max_samples: cli.max_samples,
         seed: cli.seed,
     };
+    // A flag of the other model kind is a usage error, reported the way clap reports one.
+    let hyperparameters = args.resolve(cli.model.into()).unwrap_or_else(|e| {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit()
+    });
     let config = TrainConfig {
-        hyperparameters: args.resolve(cli.model.into())?,
+        hyperparameters,
         input_dir: cli.input_dir,
         output_dir: cli.output_dir,
     };
@@ -96,8 +119,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bad data or model: 65; MLflow down or refusing: 75 (see ml-cli).
+const FAILURES: &[ml_cli::Rule] = &[
+    ml_cli::bad_input::<ml_data::DataError>,
+    ml_cli::bad_input::<ml_model::ModelError>,
+    |cause| ml_cli::transient_when(cause, ml_mlflow::Error::is_transient),
+];
+
 fn main() -> ExitCode {
-    ml_cli::finish(run(Cli::parse()))
+    ml_cli::main(|| run(Cli::parse()), FAILURES)
 }
 
 #[cfg(test)]
@@ -108,6 +138,19 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn float_flags_are_bounded() {
+        assert_eq!(fraction("1"), Ok(1.0));
+        assert_eq!(non_negative("0"), Ok(0.0));
+        for bad in ["0", "1.5", "NaN", "x"] {
+            assert!(fraction(bad).is_err(), "{bad}");
+        }
+        for bad in ["0", "-1", "inf"] {
+            assert!(positive(bad).is_err(), "{bad}");
+        }
+        assert!(non_negative("-0.1").is_err());
     }
 
     #[test]

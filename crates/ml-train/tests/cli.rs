@@ -26,13 +26,19 @@ fn case() -> Case {
     }
 }
 
-fn train(input: &Path, output: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
+fn command(input: &Path, output: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .arg("--input-dir")
         .arg(input)
         .arg("--output-dir")
         .arg(output)
-        .args(extra)
+        .args(extra);
+    command
+}
+
+fn train(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    command(input, output, extra)
         .output()
         .expect("run ml-train")
 }
@@ -41,10 +47,16 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Fails with exit 1, one `error:` line containing every piece of `expect`, and no outputs.
-fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
+/// Exit 65: the training data is unusable (Airflow does not retry it).
+const BAD_INPUT: i32 = 65;
+/// Exit 2: the command line is refused.
+const USAGE: i32 = 2;
+
+/// Fails with exit `code`, one `error:` line containing every piece of `expect`, and no
+/// outputs.
+fn assert_fails(c: &Case, out: &Output, code: i32, expect: &[&str]) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(code), "{err}");
     // Progress lines may come first; the error is the one line that starts with `error: `.
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 1, "{err}");
@@ -230,7 +242,7 @@ fn bad_input_files_are_one_line_errors_naming_the_file() {
         edit_train(&c, edit);
         let out = train(&c.input, &c.output, &["-q"]);
         eprintln!("{what}: {}", stderr(&out).trim());
-        assert_fails(&c, &out, expect);
+        assert_fails(&c, &out, BAD_INPUT, expect);
     }
 }
 
@@ -241,7 +253,7 @@ fn one_class_training_set_is_a_clear_error() {
     data.target = vec![0; 50];
     ml_data::io::write_labeled(&c.input.join("train.csv"), &data).expect("write");
     let out = train(&c.input, &c.output, &["-q"]);
-    assert_fails(&c, &out, &["train.csv", "only class 0"]);
+    assert_fails(&c, &out, BAD_INPUT, &["train.csv", "only class 0"]);
 }
 
 #[test]
@@ -251,12 +263,14 @@ fn missing_directory_and_file_are_named() {
     assert_fails(
         &c,
         &train(&gone, &c.output, &["-q"]),
+        BAD_INPUT,
         &["2026-01-06", "no such directory"],
     );
     std::fs::remove_file(c.input.join("train.csv")).expect("rm");
     assert_fails(
         &c,
         &train(&c.input, &c.output, &["-q"]),
+        BAD_INPUT,
         &["train.csv", "no such file"],
     );
 }
@@ -290,12 +304,83 @@ fn unknown_model_kind_and_foreign_flags_are_usage_errors() {
     assert_fails(
         &c,
         &out,
-        &["--n-trees does not apply to --model logistic-regression"],
+        USAGE,
+        &["error: --n-trees does not apply to --model logistic-regression"],
     );
     let out = train(
         &c.input,
         &c.output,
         &["--model", "random-forest", "--feature-fraction", "2"],
     );
-    assert_fails(&c, &out, &["feature_fraction"]);
+    assert_fails(
+        &c,
+        &out,
+        USAGE,
+        &["invalid value '2' for '--feature-fraction <FEATURE_FRACTION>': must be a number in (0, 1]"],
+    );
+}
+
+#[test]
+fn every_numeric_flag_is_bounded() {
+    let c = case();
+    // `--flag=value`, so that a value starting with `-` is not read as a flag.
+    let forest: [(&str, &str); 12] = [
+        ("--n-trees=0", "0 is not in 1..=10000"),
+        ("--n-trees=10001", "10001 is not in 1..=10000"),
+        ("--n-trees=1000000000000000000000", "--n-trees"),
+        ("--max-depth=0", "0 is not in 1..=65535"),
+        ("--max-depth=70000", "70000 is not in 1..=65535"),
+        ("--min-samples-leaf=0", "0 is not in 1..=4294967295"),
+        ("--max-samples=0", "0 is not in 1..=4294967295"),
+        (
+            "--max-samples=4294967296",
+            "4294967296 is not in 1..=4294967295",
+        ),
+        ("--feature-fraction=0", "must be a number in (0, 1]"),
+        ("--feature-fraction=NaN", "must be a number in (0, 1]"),
+        ("--seed=-1", "--seed"),
+        ("--seed=1.5", "--seed"),
+    ];
+    for (flag, want) in forest {
+        let out = train(&c.input, &c.output, &["--model=random-forest", flag]);
+        let name = flag.split('=').next().unwrap_or_default();
+        assert_fails(&c, &out, USAGE, &[name, want]);
+    }
+    for (flag, want) in [
+        ("--alpha=-1", "must be a finite number >= 0"),
+        ("--alpha=inf", "must be a finite number >= 0"),
+        ("--c=0", "must be a finite number > 0"),
+    ] {
+        let out = train(&c.input, &c.output, &[flag]);
+        assert_fails(&c, &out, USAGE, &[want]);
+    }
+}
+
+#[test]
+fn an_unreachable_mlflow_exits_75_after_a_bounded_retry() {
+    let c = case();
+    let mut run = command(&c.input, &c.output, &["-q"]);
+    let uri = ml_cli::testing::unreachable_mlflow(&mut run);
+    ml_cli::testing::assert_mlflow_unreachable(run, &uri);
+    assert!(!c.output.join(ml_mlflow::RUN_RECORD_FILE).exists());
+}
+
+#[test]
+fn outputs_are_readable_by_others_unless_the_umask_says_no() {
+    for umask in ml_cli::testing::UMASKS {
+        let c = case();
+        let models = c.output.parent().expect("models dir").to_path_buf();
+        let run = command(&c.input, &c.output, &[]);
+        let made = [models.as_path(), &c.output];
+        let files = ml_cli::testing::assert_modes_under_umask(umask, &run, &models, &made);
+        let names: Vec<_> = files.iter().filter_map(|f| f.file_name()).collect();
+        assert_eq!(names, ["MLmodel", "model.bin", "params.json"]);
+    }
+}
+
+#[test]
+fn a_panic_is_one_error_line_and_exit_1() {
+    let c = case();
+    ml_cli::testing::assert_panic_reported(command(&c.input, &c.output, &[]));
+    assert!(!c.output.exists());
 }

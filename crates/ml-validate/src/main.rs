@@ -32,8 +32,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bad data or model: 65; MLflow down or refusing: 75 (see ml-cli).
+const FAILURES: &[ml_cli::Rule] = &[
+    ml_cli::bad_input::<ml_data::DataError>,
+    ml_cli::bad_input::<ml_model::ModelError>,
+    |cause| ml_cli::transient_when(cause, ml_mlflow::Error::is_transient),
+];
+
 fn main() -> ExitCode {
-    ml_cli::finish(run(Cli::parse()))
+    ml_cli::main(|| run(Cli::parse()), FAILURES)
 }
 
 #[cfg(test)]

@@ -29,24 +29,30 @@ fn case() -> Case {
     }
 }
 
-fn validate(input: &Path, model_dir: &Path) -> Output {
-    Command::new(BIN)
+fn command(input: &Path, model_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .arg("--input-dir")
         .arg(input)
         .arg("--model-dir")
         .arg(model_dir)
-        .arg("--quiet")
-        .output()
-        .expect("run ml-validate")
+        .arg("--quiet");
+    command
+}
+
+fn validate(input: &Path, model_dir: &Path) -> Output {
+    command(input, model_dir).output().expect("run ml-validate")
 }
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Exit 65 (the model or the data is unusable: Airflow does not retry), one `error:` line
+/// with every piece of `expect`, nothing on stdout and no metrics.json.
 fn assert_fails(c: &Case, out: &Output, expect: &[&str]) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(65), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.starts_with("error: "), "{err}");
     for piece in expect {
@@ -168,7 +174,7 @@ fn missing_model_and_data_are_named() {
     let c = case();
     let nowhere = c.model_dir.with_file_name("nowhere");
     let out = validate(&c.input, &nowhere);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(65));
     assert!(
         stderr(&out).contains("nowhere: no such model directory"),
         "{}",
@@ -208,4 +214,47 @@ fn bad_validation_cells_are_named() {
         &validate(&c.input, &c.model_dir),
         &["val.csv", "row 6", "trestbps", "\"high\""],
     );
+}
+
+/// Leaves the run record ml-train writes when it logged the model to the MLflow at `uri`.
+fn logged_to(c: &Case, uri: &str) {
+    ml_mlflow::RunRecord {
+        format: ml_mlflow::RUN_RECORD_FORMAT,
+        tracking_uri: uri.to_string(),
+        experiment_id: "1".into(),
+        experiment_name: "heart-disease".into(),
+        run_id: "abc".into(),
+        artifact_uri: "mlflow-artifacts:/1/abc/artifacts".into(),
+        model_artifact_path: "model".into(),
+    }
+    .write(&c.model_dir)
+    .expect("record");
+}
+
+#[test]
+fn an_unreachable_mlflow_exits_75_after_a_bounded_retry() {
+    let c = case();
+    let mut run = command(&c.input, &c.model_dir);
+    let uri = ml_cli::testing::unreachable_mlflow(&mut run);
+    logged_to(&c, &uri);
+    // Validation itself succeeded; closing the run could not: the retry closes it.
+    ml_cli::testing::assert_mlflow_unreachable(run, &uri);
+}
+
+#[test]
+fn metrics_are_readable_by_others_unless_the_umask_says_no() {
+    for umask in ml_cli::testing::UMASKS {
+        let c = case();
+        // Only metrics.json is this stage's; the model files were written by the test.
+        let metrics = c.model_dir.join("metrics.json");
+        let run = command(&c.input, &c.model_dir);
+        ml_cli::testing::assert_modes_under_umask(umask, &run, &metrics, &[]);
+    }
+}
+
+#[test]
+fn a_panic_is_one_error_line_and_exit_1() {
+    let c = case();
+    ml_cli::testing::assert_panic_reported(command(&c.input, &c.model_dir));
+    assert!(!c.model_dir.join("metrics.json").exists());
 }
