@@ -279,15 +279,20 @@ class HardenedDockerOperator(DockerOperator):
                     f"{self.image} rejected {what} (exit code {code}): "
                     "not retrying; the container output above says why"
                 ) from err
-            if (
-                code != TRANSIENT_EXIT_CODE
-                and context["ti"].try_number >= OTHER_FAILURE_TRIES
-            ):
+            tries = tries_since_cleared(context["ti"], self.retries)
+            if code != TRANSIENT_EXIT_CODE and tries >= OTHER_FAILURE_TRIES:
                 raise AirflowFailException(
-                    f"{self.image} failed (exit code {code}) on try "
-                    f"{context['ti'].try_number}: not retrying further"
+                    f"{self.image} failed (exit code {code}) on try {tries} since the "
+                    "task was last started or cleared: not retrying further"
                 ) from err
             raise
+
+
+def tries_since_cleared(ti: Any, retries: int) -> int:
+    """How many tries the task has had in its current round: a cleared task keeps counting
+    its try numbers, and Airflow then gives it ``retries`` more tries beyond the ones it has
+    had (``max_tries`` moves up), so the round started at try ``max_tries - retries + 1``."""
+    return ti.try_number - max(ti.max_tries - retries, 0)
 
 
 def stage_task(

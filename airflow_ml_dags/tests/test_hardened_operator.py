@@ -185,9 +185,14 @@ def test_bad_input_fails_without_retry(dags, render):
         run_with(task, render, client)
 
 
-def run_on_try(task, render, client: LocalDaemonClient, try_number: int):
+def run_on_try(
+    task, render, client: LocalDaemonClient, try_number: int, cleared_after: int = 0
+):
+    """Runs ``task`` as try ``try_number``; ``cleared_after``: the task had that many tries
+    before a person cleared it (Airflow then moves max_tries up by the task's retries)."""
     rendered, context = render(task)
     context["ti"].try_number = try_number
+    context["ti"].max_tries = cleared_after + task.retries
     rendered.__dict__["hook"] = SimpleNamespace(api_client=client)
     return rendered.execute(context)
 
@@ -203,8 +208,24 @@ def test_transient_failures_are_retried_past_other_failures(dags, render):
     with pytest.raises(DockerContainerFailedException) as failure:
         run_on_try(task, render, LocalDaemonClient(exit_code=1), last - 1)
     assert not isinstance(failure.value, AirflowFailException)
-    with pytest.raises(AirflowFailException, match=f"on try {last}"):
+    with pytest.raises(AirflowFailException, match=f"on try {last} since"):
         run_on_try(task, render, LocalDaemonClient(exit_code=1), last)
+
+
+def test_a_cleared_task_gets_its_tries_again(dags, render):
+    """Try numbers keep counting across a clear; the limit on other failures counts the
+    tries since the clear (the kill drill clears a task that already ran twice)."""
+    task = dags["train_model"].get_task("train")
+    with pytest.raises(DockerContainerFailedException) as failure:
+        run_on_try(task, render, LocalDaemonClient(exit_code=137), 3, cleared_after=2)
+    assert not isinstance(failure.value, AirflowFailException)
+    last = 2 + OTHER_FAILURE_TRIES
+    with pytest.raises(
+        AirflowFailException, match=f"on try {OTHER_FAILURE_TRIES} since"
+    ):
+        run_on_try(
+            task, render, LocalDaemonClient(exit_code=137), last, cleared_after=2
+        )
 
 
 def test_mlflow_stages_ride_out_a_five_minute_outage(dags):
