@@ -77,6 +77,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let (Some(data_dir), Some(task_network)) = (&cli.data_dir, &cli.task_network) else {
         anyhow::bail!("--data-dir and --task-network are required");
     };
+    // A view that is not there would find no symbolic link anywhere: fail closed instead
+    // (a compose file that forgot the read-only mount of the data directory).
+    if let Some(view) = &cli.data_dir_view {
+        if !view.is_dir() {
+            anyhow::bail!("--data-dir-view {} is not a directory", view.display());
+        }
+    }
     let policy = CreatePolicy::new(
         cli.images.iter().map(|i| i.trim().to_string()),
         data_dir,

@@ -258,6 +258,9 @@ struct Guard {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// The guard's view of the data directory (empty: every subdirectory bind passes the
+    /// symbolic-link check), as compose mounts it at /data.
+    _view: tempfile::TempDir,
 }
 
 impl Guard {
@@ -266,9 +269,12 @@ impl Guard {
     }
 
     fn start_with(socket: &Path, extra: &[&str]) -> Self {
+        let view = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(BIN);
         cmd.args(["--listen", "127.0.0.1:0", "--docker-socket"])
             .arg(socket)
+            .arg("--data-dir-view")
+            .arg(view.path())
             .args([
                 "--data-dir",
                 "/srv/ml-test/data",
@@ -303,7 +309,12 @@ impl Guard {
                 log.push('\n');
             }
         });
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            _view: view,
+        }
     }
 
     fn connect(&self) -> Client {
