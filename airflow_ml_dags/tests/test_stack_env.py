@@ -40,10 +40,12 @@ SECRETS = {
 DETECTED = {"ML_HOST_DATA_DIR", "DOCKER_GID", "ML_TASK_USER"}
 PLACEHOLDER = re.compile(r"^(<.*>|/absolute/path/to/.*)$")
 
-pytestmark = pytest.mark.skipif(
-    not DOCKER_SOCKET.is_socket(),
-    reason="scripts/stack.sh env reads the group of /var/run/docker.sock",
-)
+
+@pytest.fixture(autouse=True)
+def docker_socket() -> None:
+    """scripts/stack.sh env reads the group of the Docker socket: without one these tests
+    cannot run, which is a failure here, never a skip."""
+    assert DOCKER_SOCKET.is_socket(), f"{DOCKER_SOCKET} is not a socket: start Docker"
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -226,12 +228,12 @@ def docker_works() -> bool:
         return False
 
 
-@pytest.mark.skipif(not docker_works(), reason="needs a reachable Docker daemon")
 def test_placeholder_secrets_are_not_replaced_under_existing_volumes(
     workdir, run_env, project
 ):
     """A stack once started with the placeholders set its databases up with them: new
     secrets would lock it out, so the script says so instead."""
+    assert docker_works(), "this test needs a reachable Docker daemon"
     volume = f"{project}_postgres-data"
     subprocess.run(
         [
