@@ -49,17 +49,7 @@ fn a_model_without_a_run_record_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_model(dir.path(), Quality::Good);
     // Port 9 on loopback: nothing is sent, the record is checked first.
-    let out = bin()
-        .args([
-            "--input-dir",
-            "x",
-            "--tracking-uri",
-            "http://127.0.0.1:9",
-            "--model-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
+    let out = offline(dir.path(), &[]).output().expect("runs");
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.is_empty());
@@ -80,17 +70,7 @@ fn a_model_without_a_run_record_is_a_clear_error() {
 #[test]
 fn bad_margins_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = bin()
-        .args([
-            "--input-dir",
-            "x",
-            "--tracking-uri",
-            "http://127.0.0.1:9",
-            "--min-improvement",
-            "1.5",
-            "--model-dir",
-        ])
-        .arg(dir.path())
+    let out = offline(dir.path(), &["--min-improvement", "1.5"])
         .output()
         .expect("runs");
     let (_, stderr) = text(&out);
@@ -102,19 +82,7 @@ fn bad_margins_are_refused() {
         "{stderr}"
     );
     for (flag, value) in [("--min-roc-auc", "1.1"), ("--bootstrap-resamples", "999")] {
-        let out = bin()
-            .args([
-                "--input-dir",
-                "x",
-                "--tracking-uri",
-                "http://127.0.0.1:9",
-                flag,
-                value,
-                "--model-dir",
-            ])
-            .arg(dir.path())
-            .output()
-            .expect("runs");
+        let out = offline(dir.path(), &[flag, value]).output().expect("runs");
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
         assert!(stderr.contains(flag), "{stderr}");
@@ -172,15 +140,17 @@ fn an_unreachable_mlflow_fails_after_bounded_retries_naming_the_endpoint() {
 #[test]
 fn a_panic_is_one_error_line_and_exit_1() {
     let dir = tempfile::tempdir().expect("temp dir");
+    ml_cli::testing::assert_panic_reported(offline(dir.path(), &[]));
+}
+
+/// ml-promote on `model_dir` with `extra` flags and a tracking URI nobody answers (port 9
+/// on loopback): for the cases that end before any request is sent.
+fn offline(model_dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
     let mut command = bin();
     command
-        .args([
-            "--input-dir",
-            "x",
-            "--tracking-uri",
-            "http://127.0.0.1:9",
-            "--model-dir",
-        ])
-        .arg(dir.path());
-    ml_cli::testing::assert_panic_reported(command);
+        .args(["--input-dir", "x", "--tracking-uri", "http://127.0.0.1:9"])
+        .args(extra)
+        .arg("--model-dir")
+        .arg(model_dir);
+    command
 }
