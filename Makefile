@@ -77,7 +77,7 @@ lint: venv ## rustfmt, clippy, ruff
 	$(VENV)/bin/ruff check airflow_ml_dags tests scripts
 	$(VENV)/bin/ruff format --check airflow_ml_dags tests scripts
 	$(CARGO) clippy --release --workspace --test 'mlflow_*' -- -D warnings
-	$(VENV)/bin/shellcheck scripts/*.sh images/base/build.sh images/postgres/entrypoint.sh images/redis/entrypoint.sh images/redis/redis-ping images/docker-proxy/proxy-alive .ci/run
+	$(VENV)/bin/shellcheck scripts/*.sh images/base/build.sh images/postgres/entrypoint.sh images/redis/entrypoint.sh images/redis/redis-ping .ci/run
 
 .PHONY: test-rust
 test-rust: ## Rust unit and integration tests (release profile, shared with the images)
@@ -120,6 +120,10 @@ bench: build ## rows/s and peak memory of every stage on large inputs
 .PHONY: bench-orchestration
 bench-orchestration: venv images ## per-task overhead, 30-day backfill wall time, idle memory: LocalExecutor vs Celery
 	$(PY) scripts/bench_orchestration.py
+
+.PHONY: bench-docker-api
+bench-docker-api: venv images ## a task's Docker API calls through ml-docker-guard vs straight to the socket
+	$(PY) scripts/bench_docker_api.py
 
 .PHONY: compare
 compare: venv ## our logistic regression vs scikit-learn's on the same split of DATE (run pipeline-local first)

@@ -3,7 +3,7 @@
 # registry), then prints a size table.
 #
 #   scripts/images.sh            everything: base, binaries, stage images, platform images
-#   scripts/images.sh stages     cargo build + the stage images only
+#   scripts/images.sh stages     cargo build + the stage images and ml-docker-guard only
 #   scripts/images.sh platform   base + postgres, redis, airflow, mlflow only
 #   scripts/images.sh sizes      the size table only
 #   scripts/images.sh lock       re-lock the Python packages of the platform images
@@ -31,10 +31,12 @@ STAGE_BIN_DIR="${STAGE_BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}/$TRIPLE/releas
 VERSION="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
 SOURCE_URL="$(sed -n '/^\[workspace.package\]/,/^\[/s/^repository *= *"\(.*\)"/\1/p' Cargo.toml)"
 LICENSE="$(sed -n '/^\[workspace.package\]/,/^\[/s/^license *= *"\(.*\)"/\1/p' Cargo.toml)"
-# Built after ml-python (the shared Python runtime), in this order. ml-docker-proxy is the
-# allow-list in front of the Docker socket. ml-redis is the Celery
+# Built after ml-python (the shared Python runtime), in this order. ml-redis is the Celery
 # broker of the `celery` compose profile only.
-PLATFORM_IMAGES=(postgres redis docker-proxy airflow mlflow)
+PLATFORM_IMAGES=(postgres redis airflow mlflow)
+# Rust services packaged like the stages (a static binary on an empty base), each from its
+# own images/<name>/Dockerfile: the Docker API guard in front of the engine's socket.
+SERVICE_IMAGES=(docker-guard)
 STAGE_BUDGET_MB=25
 BUILD_DIR="$root/build"
 LOG_DIR="$BUILD_DIR/logs"
@@ -100,10 +102,20 @@ build_binaries() {
     [ -f "crates/ml-$s/Cargo.toml" ] || die "stage $s is listed in images/stages.txt but crates/ml-$s does not exist"
     args+=(-p "ml-$s")
   done
-  say "cargo build --release: $((${#args[@]} / 2)) stage binaries, static glibc"
+  for s in "${SERVICE_IMAGES[@]}"; do args+=(-p "ml-$s"); done
+  say "cargo build --release: $((${#args[@]} / 2)) binaries (stages and services), static glibc"
   local start=$SECONDS
   cargo build --release "${args[@]}"
   say "binaries ready in $((SECONDS - start)) s"
+}
+
+# A build context holding only <binary>, installed there as <file> with mode 0555 (the
+# legacy builder has no COPY --chmod): nothing else is sent to the engine. Prints its path.
+binary_context() {
+  local bin=$1 file=$2 ctx
+  ctx="$(mktemp -d "${TMPDIR:-/tmp}/ml-binary-ctx.XXXXXX")"
+  install -m 0555 "$bin" "$ctx/$file"
+  echo "$ctx"
 }
 
 # Stage images are tiny but the legacy builder spends seconds per Dockerfile step, so
@@ -121,9 +133,7 @@ build_stage_images() {
       continue
     fi
     say "[$n/$total] building ml-$s"
-    # The build context is a directory holding only the binary: nothing else is sent.
-    ctx="$(mktemp -d "${TMPDIR:-/tmp}/ml-stage-ctx.XXXXXX")"
-    install -m 0555 "$bin" "$ctx/stage"
+    ctx="$(binary_context "$bin" stage)"
     (
       trap 'rm -rf "$ctx"' EXIT
       docker_build "ml-$s" "$ctx" "$inputs" -f images/stage/Dockerfile --build-arg "STAGE=$s" \
@@ -136,6 +146,25 @@ build_stage_images() {
     wait "${pids[$i]}" || failed+=("${names[$i]}")
   done
   [ ${#failed[@]} -eq 0 ] || die "stage images failed: ${failed[*]}"
+}
+
+# The Rust services' images: images/<name>/Dockerfile over a context holding only the
+# binary ml-<name>, like the stages.
+build_service_images() {
+  local name bin inputs ctx
+  for name in "${SERVICE_IMAGES[@]}"; do
+    bin="$STAGE_BIN_DIR/ml-$name"
+    [ -x "$bin" ] || die "missing binary $bin (run cargo build --release -p ml-$name)"
+    inputs="$(cat "images/$name/Dockerfile" "$bin" | sha256sum | cut -c1-16)"
+    if up_to_date "ml-$name" "$inputs"; then
+      say "ml-$name:$VERSION is up to date"
+      continue
+    fi
+    say "building ml-$name"
+    ctx="$(binary_context "$bin" "ml-$name")"
+    docker_build "ml-$name" "$ctx" "$inputs" -f "images/$name/Dockerfile"
+    rm -rf "$ctx"
+  done
 }
 
 # Downloads the wheels listed in images/<name>/requirements.lock for the image's
@@ -231,7 +260,7 @@ build_platform_images() {
 print_sizes() {
   local name size over=0
   printf '\n%-16s %-8s %10s %10s\n' IMAGE TAG SIZE "BUILD (s)"
-  for name in $(stages | sed 's/^/ml-/') ml-python "${PLATFORM_IMAGES[@]/#/ml-}"; do
+  for name in $(stages | sed 's/^/ml-/') "${SERVICE_IMAGES[@]/#/ml-}" ml-python "${PLATFORM_IMAGES[@]/#/ml-}"; do
     size="$(docker image inspect -f '{{.Size}}' "$name:$VERSION" 2>/dev/null || echo)"
     if [ -z "$size" ]; then
       printf '%-16s %-8s %10s\n' "$name" "$VERSION" missing
@@ -282,11 +311,13 @@ main() {
       build_base
       build_binaries
       build_stage_images
+      build_service_images
       build_platform_images
       ;;
     stages)
       build_binaries
       build_stage_images
+      build_service_images
       ;;
     platform)
       build_base

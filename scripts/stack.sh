@@ -107,7 +107,7 @@ ensure() {
 # (the usual habit) keeps them, and `ensure` alone would never replace them.
 EXAMPLE_FILE="$root/.env.example"
 SECRET_KEYS=(POSTGRES_PASSWORD AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD MLFLOW_ADMIN_PASSWORD
-  MLFLOW_PIPELINE_PASSWORD MLFLOW_SECRET_KEY AIRFLOW_FERNET_KEY AIRFLOW_JWT_SECRET
+  MLFLOW_PIPELINE_PASSWORD MLFLOW_PREDICT_PASSWORD MLFLOW_SECRET_KEY AIRFLOW_FERNET_KEY AIRFLOW_JWT_SECRET
   AIRFLOW_API_SECRET_KEY AIRFLOW_ADMIN_PASSWORD REDIS_PASSWORD)
 DETECTED_KEYS=(ML_HOST_DATA_DIR DOCKER_GID ML_TASK_USER)
 is_placeholder() { [[ $1 == \<*\> || $1 == /absolute/path/to/* ]]; }
@@ -210,6 +210,7 @@ cmd_env() {
   ensure_real MLFLOW_DB_PASSWORD "$(random_hex 24)"
   ensure_real MLFLOW_ADMIN_PASSWORD "$(random_hex 16)"
   ensure_real MLFLOW_PIPELINE_PASSWORD "$(random_hex 24)"
+  ensure_real MLFLOW_PREDICT_PASSWORD "$(random_hex 24)"
   ensure_real MLFLOW_SECRET_KEY "$(random_hex 32)"
   ensure_real AIRFLOW_FERNET_KEY "$(fernet_key)"
   ensure_real AIRFLOW_JWT_SECRET "$(random_hex 32)"
@@ -249,7 +250,9 @@ cmd_env() {
   # The data dir as the env file says (it may predate this run).
   data_dir="$(env_value ML_HOST_DATA_DIR)"
   task_user="$(env_value ML_TASK_USER)"
-  mkdir -p "$data_dir"
+  # Its layout: each task gets bind mounts of the kinds' directories it writes (a bind
+  # source must exist; airflow_ml_dags/dags/common.py, DATA_KINDS).
+  mkdir -p "$data_dir"/{raw,processed,models,predictions,model-cache}
   # Also after the fact: files a root user wrote there by hand (scripts/pipeline-local.sh,
   # docker run without --user) would otherwise make later tasks fail with EACCES.
   if [ "$(id -u)" = 0 ] && [ -n "$(find "$data_dir" \( ! -user "${task_user%%:*}" -o ! -group "${task_user##*:}" \) -print -quit)" ]; then

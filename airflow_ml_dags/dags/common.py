@@ -2,8 +2,9 @@
 
 Each stage of the pipeline is a small binary in its own image (``ml-<stage>``). The DAG files
 only say which stage runs with which arguments; this module decides how the container runs:
-the image tag, the host data directory bound at ``/data``, the user, the resource limits, the
-network and the lock-down options that DockerOperator itself has no parameter for.
+the image tag, which parts of the host data directory are bound under ``/data`` (what the
+stage reads read-only, what it writes read-write), the user, the resource limits, the network,
+the MLflow account and the lock-down options that DockerOperator itself has no parameter for.
 
 Everything here is read from the environment at parse time (cheap, no database, no network),
 so the DAG files parse the same way in tests, where none of the variables are set.
@@ -30,10 +31,19 @@ if TYPE_CHECKING:
 
 # Inside every task container (and every Airflow container) the data directory is /data.
 DATA_DIR = "/data"
-RAW_DIR = f"{DATA_DIR}/raw/{{{{ ds }}}}"
-PROCESSED_DIR = f"{DATA_DIR}/processed/{{{{ ds }}}}"
-MODEL_DIR = f"{DATA_DIR}/models/{{{{ ds }}}}"
-PREDICTIONS_DIR = f"{DATA_DIR}/predictions/{{{{ ds }}}}"
+# The data directory's layout: one directory per kind, one subdirectory per day. The
+# kinds' directories are made by scripts/stack.sh env (a bind source must exist).
+RAW = "raw"
+PROCESSED = "processed"
+MODELS = "models"
+PREDICTIONS = "predictions"
+MODEL_CACHE = "model-cache"
+DATA_KINDS = (RAW, PROCESSED, MODELS, PREDICTIONS, MODEL_CACHE)
+DAY = "{{ ds }}"
+RAW_DIR = f"{DATA_DIR}/{RAW}/{DAY}"
+PROCESSED_DIR = f"{DATA_DIR}/{PROCESSED}/{DAY}"
+MODEL_DIR = f"{DATA_DIR}/{MODELS}/{DAY}"
+PREDICTIONS_DIR = f"{DATA_DIR}/{PREDICTIONS}/{DAY}"
 
 # The model that `predict` uses: an Airflow Variable, read when the task runs (never at parse
 # time). Its default (airflow-init) is the registry's production alias, so inference follows
@@ -76,7 +86,7 @@ DOCKER_URL = "unix://var/run/docker.sock"
 MLFLOW_URL = "http://mlflow:5000"
 # Registry models downloaded by predict and promote, one directory per version, kept on the
 # data volume so that a version is downloaded once (task containers have a read-only root).
-MODEL_CACHE_DIR = f"{DATA_DIR}/model-cache"
+MODEL_CACHE_DIR = f"{DATA_DIR}/{MODEL_CACHE}"
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -92,8 +102,9 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 def docker_url() -> str:
-    """The Docker API the tasks' containers are started through: in the stack the
-    allow-list proxy (``ML_DOCKER_URL=tcp://docker-proxy:2375``), else the local socket."""
+    """The Docker API the tasks' containers are started through: in the stack the guard
+    (``ML_DOCKER_URL=tcp://docker-guard:2375``, crates/ml-docker-guard), else the local
+    socket."""
     return os.environ.get("ML_DOCKER_URL") or DOCKER_URL
 
 
@@ -121,12 +132,22 @@ def task_network() -> str | None:
 
 @dataclass(frozen=True)
 class Stage:
-    """What differs between stages: the image, the memory it may use, and whether it talks to
-    MLflow (the only reason a task container gets a network)."""
+    """What differs between stages: the image, the memory it may use, the parts of the data
+    directory it reads and writes, whether it talks to MLflow (the only reason a task
+    container gets a network) and as which MLflow account.
+
+    ``reads`` and ``writes`` are paths under /data, templated (``{{ ds }}``). A day's
+    directory that the stage itself creates cannot be bound before it exists, so such a
+    stage gets the kind's directory (``models``) read-write; a stage that adds files to a
+    day's directory made earlier gets only that day (``models/{{ ds }}``)."""
 
     name: str
     mem_limit: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
     needs_mlflow: bool = False
+    # The stage only reads the registry: it signs in as the read-only account.
+    mlflow_read_only: bool = False
 
     @property
     def retries(self) -> int:
@@ -142,13 +163,45 @@ class Stage:
 STAGES: dict[str, Stage] = {
     stage.name: stage
     for stage in (
-        Stage("generate", mem_limit="256m"),
-        Stage("preprocess", mem_limit="512m"),
-        Stage("split", mem_limit="512m"),
-        Stage("train", mem_limit="1g", needs_mlflow=True),
-        Stage("validate", mem_limit="512m", needs_mlflow=True),
-        Stage("predict", mem_limit="512m", needs_mlflow=True),
-        Stage("promote", mem_limit="512m", needs_mlflow=True),
+        Stage("generate", mem_limit="256m", writes=(RAW,)),
+        Stage(
+            "preprocess",
+            mem_limit="512m",
+            reads=(f"{RAW}/{DAY}",),
+            writes=(PROCESSED,),
+        ),
+        # Reads train_data.csv and writes train.csv and val.csv next to it.
+        Stage("split", mem_limit="512m", writes=(f"{PROCESSED}/{DAY}",)),
+        Stage(
+            "train",
+            mem_limit="1g",
+            reads=(f"{PROCESSED}/{DAY}",),
+            writes=(MODELS,),
+            needs_mlflow=True,
+        ),
+        Stage(
+            "validate",
+            mem_limit="512m",
+            reads=(f"{PROCESSED}/{DAY}",),
+            writes=(f"{MODELS}/{DAY}",),
+            needs_mlflow=True,
+        ),
+        # The Variable model_path may name a model directory under /data/models.
+        Stage(
+            "predict",
+            mem_limit="512m",
+            reads=(f"{RAW}/{DAY}", MODELS),
+            writes=(PREDICTIONS, MODEL_CACHE),
+            needs_mlflow=True,
+            mlflow_read_only=True,
+        ),
+        Stage(
+            "promote",
+            mem_limit="512m",
+            reads=(f"{PROCESSED}/{DAY}",),
+            writes=(f"{MODELS}/{DAY}", MODEL_CACHE),
+            needs_mlflow=True,
+        ),
     )
 }
 
@@ -190,7 +243,8 @@ class HardenedDockerOperator(DockerOperator):
     this subclass hands it a client that adds those options there, and nowhere else.
 
     It also refuses to run when a bind mount has no absolute host path (``ML_HOST_DATA_DIR``
-    unset), labels each container with the task that started it, fails without retries when a
+    unset) or, where this container sees the data directory, when a bind's directory is
+    missing (the daemon would refuse it less clearly), labels each container with the task that started it, fails without retries when a
     stage exits with a usage or bad-input status (PERMANENT_EXIT_CODES), and retries a
     failure other than a transient one (TRANSIENT_EXIT_CODE) at most OTHER_FAILURE_TRIES
     times in all.
@@ -243,10 +297,17 @@ class HardenedDockerOperator(DockerOperator):
         for mount in self.mounts:
             source = mount.get("Source") if isinstance(mount, dict) else None
             kind = mount.get("Type") if isinstance(mount, dict) else None
+            target = mount.get("Target") if isinstance(mount, dict) else None
             if kind == "bind" and not (source and os.path.isabs(source)):
                 raise AirflowException(
-                    f"bind mount for {mount.get('Target')} has no absolute host path ({source!r}); "
+                    f"bind mount for {target} has no absolute host path ({source!r}); "
                     "set ML_HOST_DATA_DIR to the data directory's absolute path on the Docker host"
+                )
+            if kind == "bind" and not data_dir_has(target):
+                raise AirflowFailException(
+                    f"{target} does not exist, so it cannot be bind-mounted into the "
+                    "container: the stage before this one did not write it, or the data "
+                    "directory lacks its layout (scripts/stack.sh env makes it)"
                 )
         try:
             extra = shlex.split(self.extra_arguments)
@@ -288,6 +349,34 @@ class HardenedDockerOperator(DockerOperator):
             raise
 
 
+def data_dir_has(target: str | None) -> bool:
+    """False only when this container sees the data directory (Airflow's containers mount
+    it read-only at /data) and ``target``, a path under it, is not a directory there."""
+    if (
+        not target
+        or not target.startswith(f"{DATA_DIR}/")
+        or not os.path.isdir(DATA_DIR)
+    ):
+        return True
+    return os.path.isdir(target)
+
+
+def data_mounts(stage: Stage) -> list[Mount]:
+    """The binds of a stage's container: what it reads read-only, what it writes
+    read-write, each at its own path under /data (templated, rendered when the task runs)."""
+    host = host_data_dir()
+    return [
+        Mount(
+            target=f"{DATA_DIR}/{path}",
+            source=f"{host}/{path}" if host else "",
+            type="bind",
+            read_only=read_only,
+        )
+        for paths, read_only in ((stage.reads, True), (stage.writes, False))
+        for path in paths
+    ]
+
+
 def tries_since_cleared(ti: Any, retries: int) -> int:
     """How many tries the task has had in its current round: a cleared task keeps counting
     its try numbers, and Airflow then gives it ``retries`` more tries beyond the ones it has
@@ -313,14 +402,14 @@ def stage_task(
         command=arguments,
         extra_arguments=extra_arguments,
         docker_url=docker_url(),
-        mounts=[Mount(target=DATA_DIR, source=host_data_dir(), type="bind")],
+        mounts=data_mounts(stage),
         mount_tmp_dir=False,
         auto_remove="success",
         user=task_user(),
         mem_limit=stage.mem_limit,
         network_mode=network or "none",
         environment=mlflow_environment() if network else {},
-        private_environment=mlflow_credentials() if network else {},
+        private_environment=mlflow_credentials(stage) if network else {},
         execution_timeout=timedelta(minutes=30),
         retries=stage.retries,
         **kwargs,
@@ -332,16 +421,19 @@ def mlflow_environment() -> dict[str, str]:
     return {"MLFLOW_TRACKING_URI": MLFLOW_URL, "ML_MODEL_CACHE": MODEL_CACHE_DIR}
 
 
-def mlflow_credentials() -> dict[str, str]:
-    """The stages' account on MLflow's basic-auth app, when the stack sets one
-    (``ML_TASK_MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD``), under MLflow's own variable
-    names. Passed as DockerOperator's ``private_environment``: not templated, so it never
-    shows in the UI's rendered fields."""
+def mlflow_credentials(stage: Stage) -> dict[str, str]:
+    """A stage's account on MLflow's basic-auth app, when the stack sets one, under MLflow's
+    own variable names: ``ML_TASK_MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD`` (the
+    pipeline's account), or ``ML_TASK_PREDICT_MLFLOW_TRACKING_*`` for a stage that only
+    reads the registry. A read-only stage never falls back to the pipeline's account: with
+    its own unset it gets none. Passed as DockerOperator's ``private_environment``: not
+    templated, so it never shows in the UI's rendered fields."""
+    prefix = "ML_TASK_PREDICT_" if stage.mlflow_read_only else "ML_TASK_"
     names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
     return {
-        name: os.environ[f"ML_TASK_{name}"]
+        name: os.environ[f"{prefix}{name}"]
         for name in names
-        if os.environ.get(f"ML_TASK_{name}")
+        if os.environ.get(f"{prefix}{name}")
     }
 
 

@@ -31,7 +31,7 @@ STACK_ENV = {
     "ML_TASK_NETWORK": "ml-test-tasks",
     "ML_IMAGE_TAG": "0.1.0",
     "ML_TASK_USER": "4321:4321",
-    "ML_DOCKER_URL": "tcp://docker-proxy.test:2375",
+    "ML_DOCKER_URL": "tcp://docker-guard.test:2375",
 }
 MODEL_PATH = "/data/models/2026-01-04"
 

@@ -94,4 +94,4 @@ def test_parses_without_the_stack_environment(monkeypatch):
     assert train.network_mode == "none"
     assert train.environment == {}
     assert train.user == "65534:65534"
-    assert train.mounts[0]["Source"] == ""
+    assert [m["Source"] for m in train.mounts] == ["", ""]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta
+from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from airflow.providers.docker.operators.docker import DockerOperator
@@ -104,17 +107,74 @@ def test_every_other_task_is_the_hardened_docker_operator(dags):
         assert isinstance(task, DockerOperator)
 
 
+# What each stage's container sees of the data directory: (path under /data, read-only).
+# Written out here rather than derived, so a change in common.py shows up as a diff.
+STAGE_MOUNTS = {
+    "generate": [("raw", False)],
+    "preprocess": [("raw/{{ ds }}", True), ("processed", False)],
+    "split": [("processed/{{ ds }}", False)],
+    "train": [("processed/{{ ds }}", True), ("models", False)],
+    "validate": [("processed/{{ ds }}", True), ("models/{{ ds }}", False)],
+    "predict": [
+        ("raw/{{ ds }}", True),
+        ("models", True),
+        ("predictions", False),
+        ("model-cache", False),
+    ],
+    "promote": [
+        ("processed/{{ ds }}", True),
+        ("models/{{ ds }}", False),
+        ("model-cache", False),
+    ],
+}
+
+
+def test_every_path_a_stage_is_given_lies_in_its_mounts(dags):
+    """Each /data path in a stage's command is inside one of its binds, and a path it
+    writes (--output-dir, --model-dir) inside a read-write one."""
+    for task in docker_tasks(dags):
+        mounts = STAGE_MOUNTS[task.task_id]
+        command = list(task.command)
+        for flag, value in pairwise(command):
+            if not value.startswith("/data/"):
+                continue
+            inside = [
+                read_only
+                for path, read_only in mounts
+                if value == f"/data/{path}" or value.startswith(f"/data/{path}/")
+            ]
+            assert inside, f"{task.task_id}: {flag} {value} is in none of its mounts"
+            if flag in ("--output-dir", "--model-dir"):
+                assert False in inside, f"{task.task_id}: {flag} {value} is read-only"
+
+
+def test_the_stack_makes_every_kind_directory_the_mounts_name():
+    """scripts/stack.sh env makes the kinds' directories (a bind source must exist)."""
+    from common import DATA_KINDS
+
+    stack_sh = (
+        Path(__file__).resolve().parents[2] / "scripts" / "stack.sh"
+    ).read_text()
+    made = re.search(r'mkdir -p "\$data_dir"/\{([^}]*)\}', stack_sh)
+    assert made, "scripts/stack.sh no longer makes the data directory's layout"
+    assert made.group(1).split(",") == list(DATA_KINDS)
+    for mounts in STAGE_MOUNTS.values():
+        for path, _ in mounts:
+            assert path.split("/")[0] in DATA_KINDS, path
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_container_settings(dags, stage):
     [task] = [t for t in docker_tasks(dags) if t.task_id == stage]
     assert task.image == f"ml-{stage}:{STACK_ENV['ML_IMAGE_TAG']}"
     assert [dict(m) for m in task.mounts] == [
         {
-            "Target": "/data",
-            "Source": STACK_ENV["ML_HOST_DATA_DIR"],
+            "Target": f"/data/{path}",
+            "Source": f"{STACK_ENV['ML_HOST_DATA_DIR']}/{path}",
             "Type": "bind",
-            "ReadOnly": False,
+            "ReadOnly": read_only,
         }
+        for path, read_only in STAGE_MOUNTS[stage]
     ]
     assert task.mount_tmp_dir is False
     assert task.auto_remove == "success"

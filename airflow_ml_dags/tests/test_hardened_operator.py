@@ -128,14 +128,14 @@ def test_host_config_is_docker_operators_plus_the_lock_down(dags, render, stage)
     assert host_config == {**stock.created["host_config"], **lock_down}
 
     # And the settings from common.py, as the daemon will receive them.
-    assert host_config["Mounts"] == [
-        {
-            "Target": "/data",
-            "Source": STACK_ENV["ML_HOST_DATA_DIR"],
-            "Type": "bind",
-            "ReadOnly": False,
-        }
-    ]
+    # The binds with the day rendered: each under /data, none of the whole data directory.
+    mounts = host_config["Mounts"]
+    assert mounts, stage
+    for mount in mounts:
+        assert "{{" not in mount["Target"] and "{{" not in mount["Source"], mount
+        assert mount["Target"].startswith("/data/"), mount
+        assert mount["Source"] == STACK_ENV["ML_HOST_DATA_DIR"] + mount["Target"][5:]
+        assert mount["Type"] == "bind"
     assert host_config["Memory"] > 0
     assert host_config.get("Privileged", False) is False
     assert "AutoRemove" not in host_config or host_config["AutoRemove"] is False
@@ -263,6 +263,25 @@ def test_refuses_to_run_without_a_host_data_dir(dags, render):
     task.mounts = [docker.types.Mount(target="/data", source="", type="bind")]
     client = LocalDaemonClient()
     with pytest.raises(AirflowException, match="ML_HOST_DATA_DIR"):
+        run_with(task, render, client)
+    assert client.created == {}
+
+
+def test_refuses_a_bind_whose_directory_is_missing(dags, render, monkeypatch, tmp_path):
+    """Where the launcher sees the data directory, a missing bind source is a clear,
+    final error before any container is created."""
+    import common
+
+    (tmp_path / "raw").mkdir()
+    monkeypatch.setattr(common, "DATA_DIR", str(tmp_path))
+    task = copy.deepcopy(dags["train_model"].get_task("preprocess"))
+    task.mounts = [
+        docker.types.Mount(
+            target=f"{tmp_path}/raw/{{{{ ds }}}}", source="/srv/raw/x", type="bind"
+        )
+    ]
+    client = LocalDaemonClient()
+    with pytest.raises(AirflowFailException, match="does not exist"):
         run_with(task, render, client)
     assert client.created == {}
 

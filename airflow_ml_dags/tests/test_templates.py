@@ -133,23 +133,37 @@ def test_train_args_variable_adds_flags_at_run_time(dags, render, monkeypatch):
 
 def test_mlflow_credentials_reach_only_the_mlflow_stages(dags, monkeypatch):
     """With MLflow's basic auth on, the stack hands the stages' credentials to the tasks
-    that talk to MLflow, under MLflow's own variable names."""
+    that talk to MLflow, under MLflow's own variable names; predict gets the read-only
+    account, and never the pipeline's when its own is unset."""
     import common
 
     monkeypatch.setenv("ML_TASK_MLFLOW_TRACKING_USERNAME", "stages")
     monkeypatch.setenv("ML_TASK_MLFLOW_TRACKING_PASSWORD", "s3cret")
-    assert common.mlflow_credentials() == {
+    promote = common.STAGES["promote"]
+    predict = common.STAGES["predict"]
+    assert common.mlflow_credentials(promote) == {
         "MLFLOW_TRACKING_USERNAME": "stages",
         "MLFLOW_TRACKING_PASSWORD": "s3cret",
     }
+    assert common.mlflow_credentials(predict) == {}
+    monkeypatch.setenv("ML_TASK_PREDICT_MLFLOW_TRACKING_USERNAME", "reader")
+    monkeypatch.setenv("ML_TASK_PREDICT_MLFLOW_TRACKING_PASSWORD", "r3ad")
+    assert common.mlflow_credentials(predict) == {
+        "MLFLOW_TRACKING_USERNAME": "reader",
+        "MLFLOW_TRACKING_PASSWORD": "r3ad",
+    }
     task = common.stage_task("promote", ["--help"])
-    assert task._private_environment == common.mlflow_credentials()
+    assert task._private_environment == common.mlflow_credentials(promote)
     assert "private_environment" not in task.template_fields
     assert "MLFLOW_TRACKING_PASSWORD" not in task.environment
+    assert common.stage_task("predict", ["--help"])._private_environment == {
+        "MLFLOW_TRACKING_USERNAME": "reader",
+        "MLFLOW_TRACKING_PASSWORD": "r3ad",
+    }
     assert common.stage_task("split", ["--help"])._private_environment == {}
     monkeypatch.delenv("ML_TASK_MLFLOW_TRACKING_PASSWORD")
     monkeypatch.delenv("ML_TASK_MLFLOW_TRACKING_USERNAME")
-    assert common.mlflow_credentials() == {}
+    assert common.mlflow_credentials(promote) == {}
 
 
 def test_another_date_gives_other_paths(dags, render):

@@ -2,8 +2,9 @@
 
 The basic-auth app creates only its admin. The pipeline's stages get an account of their
 own (``MLFLOW_PIPELINE_USERNAME``), never the admin's: it may create experiments, runs and
-registered models and manages what it creates, but it cannot manage users. The password
-comes from the stack's env file; when the account exists its password is set again, so a
+registered models and manages what it creates, but it cannot manage users. The predict
+task gets another (``MLFLOW_PREDICT_USERNAME``) that can only read. The passwords
+come from the stack's env file; when an account exists its password is set again, so a
 rotated secret in .env takes effect on the next start.
 
 Standard library only: it runs in the MLflow image but talks to the server over HTTP.
@@ -50,9 +51,10 @@ def call(method: str, endpoint: str, body: dict | None = None) -> tuple[int, dic
             return err.code, {"message": text}
 
 
-def main() -> int:
-    username = os.environ["MLFLOW_PIPELINE_USERNAME"]
-    password = os.environ["MLFLOW_PIPELINE_PASSWORD"]
+def ensure_user(role: str) -> bool:
+    """Creates the account ``MLFLOW_<ROLE>_USERNAME``, or sets its password again."""
+    username = os.environ[f"MLFLOW_{role}_USERNAME"]
+    password = os.environ[f"MLFLOW_{role}_PASSWORD"]
     status, answer = call("GET", "users/get", {"username": username})
     if status == 200:
         status, answer = call(
@@ -70,9 +72,18 @@ def main() -> int:
             f"{answer.get('error_code', '')} {answer.get('message', '')}".rstrip(),
             file=sys.stderr,
         )
-        return 1
+        return False
     print(f"mlflow-init: user {username} {action}")
-    return 0
+    return True
+
+
+def main() -> int:
+    # PIPELINE: the stages that train, validate and promote; it creates the experiment and
+    # the registered model, so it manages them. PREDICT: the predict task's account; it
+    # creates nothing and is granted nothing, so it has only default_permission (READ,
+    # basic_auth.ini) on what PIPELINE made: it can resolve an alias and download a
+    # version, but not move an alias or create a version.
+    return 0 if all([ensure_user("PIPELINE"), ensure_user("PREDICT")]) else 1
 
 
 if __name__ == "__main__":

@@ -239,11 +239,20 @@ def inspect(container: str) -> dict | None:
     return json.loads(result.stdout)[0]
 
 
-def is_ours(stack: Stack, info: dict | None) -> bool:
-    """A task container of this stack: it binds this stack's data directory."""
-    return info is not None and any(
-        mount.get("Source") == str(stack.data_dir) for mount in info["Mounts"]
+def binds_data_dir(stack: Stack, mounts: list[dict]) -> bool:
+    """The mounts bind this stack's data directory or a part of it (each stage gets only
+    the subdirectories it reads and writes, dags/common.py)."""
+    root = str(stack.data_dir)
+    return any(
+        (mount.get("Source") or "") == root
+        or (mount.get("Source") or "").startswith(f"{root}/")
+        for mount in mounts
     )
+
+
+def is_ours(stack: Stack, info: dict | None) -> bool:
+    """A task container of this stack: it binds this stack's data directory or a part."""
+    return info is not None and binds_data_dir(stack, info["Mounts"])
 
 
 def task_containers(stack: Stack, **labels: str) -> list[dict]:
@@ -322,7 +331,7 @@ class ContainerTrap:
             print(f"[trap] {action} {container[:12]}", flush=True)
             if action == "create" and self.container is None:
                 mounts = self.client.api.inspect_container(container)["Mounts"]
-                if any(m.get("Source") == str(self.stack.data_dir) for m in mounts):
+                if binds_data_dir(self.stack, mounts):
                     self._set_cpus(container, 0.01)
                     self.container = container
             elif action == "start" and container == self.container:

@@ -54,7 +54,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "scripts" / "stack.sh"
-PLATFORM_IMAGES = ("ml-postgres", "ml-airflow", "ml-mlflow")
+PLATFORM_IMAGES = ("ml-postgres", "ml-airflow", "ml-mlflow", "ml-docker-guard")
 # Images that only a compose profile uses.
 PROFILE_IMAGES = {"celery": ("ml-redis",)}
 
@@ -136,9 +136,14 @@ class Stack:
 
     def mlflow_api(self, user: str = "admin") -> requests.Session:
         """A session for MLflow's REST API and UI, signed in to MLflow's basic-auth app as
-        ``admin`` or as ``pipeline`` (the stages' account), with the generated passwords."""
+        ``admin``, as ``pipeline`` (the stages' account) or as ``predict`` (the predict
+        task's read-only account), with the generated passwords."""
         secrets = _read_env_file(self.env_file)
-        key = {"admin": "MLFLOW_ADMIN_PASSWORD", "pipeline": "MLFLOW_PIPELINE_PASSWORD"}
+        key = {
+            "admin": "MLFLOW_ADMIN_PASSWORD",
+            "pipeline": "MLFLOW_PIPELINE_PASSWORD",
+            "predict": "MLFLOW_PREDICT_PASSWORD",
+        }
         session = requests.Session()
         session.auth = (user, secrets[key[user]])
         return session

@@ -229,6 +229,51 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
     log_step(f"pipeline part took {time.monotonic() - started:.0f} s")
 
 
+def test_predict_account_reads_the_registry_but_cannot_change_it(stack: Stack) -> None:
+    """predict signs in as MLflow's `predict` account (mlflow-init): it resolved the
+    production alias above, and it gets 403 for moving an alias, deleting one and
+    creating a version of the pipeline's registered model."""
+    predict = stack.mlflow_api("predict")
+    api = f"{stack.mlflow_url}/api/2.0/mlflow"
+    production = predict.get(f"{api}/registered-models/alias", params=ALIAS, timeout=30)
+    assert production.status_code == 200, production.text
+    version = production.json()["model_version"]
+    changes = {
+        "move the alias": (
+            "post",
+            "registered-models/alias",
+            {**ALIAS, "version": "1"},
+        ),
+        "delete the alias": ("delete", "registered-models/alias", ALIAS),
+        "create a version": (
+            "post",
+            "model-versions/create",
+            {
+                "name": REGISTERED,
+                "source": version["source"],
+                "run_id": version["run_id"],
+            },
+        ),
+        "tag a version": (
+            "post",
+            "model-versions/set-tag",
+            {
+                "name": REGISTERED,
+                "version": version["version"],
+                "key": "k",
+                "value": "v",
+            },
+        ),
+    }
+    for what, (method, endpoint, body) in changes.items():
+        answer = predict.request(method, f"{api}/{endpoint}", json=body, timeout=30)
+        assert answer.status_code == 403, (what, answer.status_code, answer.text)
+    still = stack.mlflow_rest("GET", "registered-models/alias", **ALIAS)[
+        "model_version"
+    ]
+    assert still["version"] == version["version"]
+
+
 WEAK_TRAIN_ARGS = (
     "--model random-forest --n-trees 1 --max-depth 1 --feature-fraction 0.1"
 )

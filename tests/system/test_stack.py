@@ -29,7 +29,7 @@ SERVICES = {
     "airflow-triggerer",
     "mlflow",
     "mlflow-init",
-    "docker-proxy",
+    "docker-guard",
 }
 
 
@@ -130,10 +130,22 @@ def test_secrets_file_is_private(stack: Stack) -> None:
     assert mode == 0o600, oct(mode)
 
 
-def test_scheduler_reaches_docker_only_through_the_proxy(stack: Stack) -> None:
+def in_task_launcher(stack: Stack, script: str, given: object = None) -> dict:
+    """Runs a Python script in the scheduler (the LocalExecutor's task launcher), with
+    ``given`` as its global ``GIVEN``, and returns the JSON object its last output line
+    holds. ``given`` travels inside the script (argv), not on stdin, which not every
+    compose passes to ``exec -T``."""
+    prelude = f"import json\nGIVEN = json.loads({json.dumps(given)!r})\n"
+    result = stack.compose(
+        "exec", "-T", "airflow-scheduler", "python", "-c", prelude + script
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_scheduler_reaches_docker_only_through_the_guard(stack: Stack) -> None:
     """LocalExecutor runs tasks in the scheduler, as non-root, without the Docker socket:
-    the allow-list proxy (images/docker-proxy) passes what DockerOperator needs and
-    refuses the rest, which would amount to root on the host."""
+    the guard (crates/ml-docker-guard) passes what DockerOperator needs and refuses the
+    rest, which would amount to root on the host."""
     script = """
 import json, os, docker
 api = docker.APIClient(base_url=os.environ["ML_DOCKER_URL"])
@@ -146,6 +158,7 @@ refused = {
     "events": ("get", "/events"),
     "info": ("get", "/info"),
     "archive": ("get", "/containers/airflow-scheduler/archive?path=/"),
+    "list containers": ("get", "/containers/json"),
 }
 out = {
     "uid": os.getuid(),
@@ -157,15 +170,142 @@ for name, (method, path) in refused.items():
     out[name] = getattr(api, method)(api._url(path), timeout=30).status_code
 print(json.dumps(out))
 """
-    result = stack.compose("exec", "-T", "airflow-scheduler", "python", "-c", script)
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["uid"] != 0
-    assert out["socket"] is False
-    assert out["ping"] is True
-    assert out["images"] is True
-    for refused in ("exec", "build", "pull", "volumes", "networks", "events", "info"):
-        assert out[refused] == 403, (refused, out)
-    assert out["archive"] == 403, out
+    out = in_task_launcher(stack, script)
+    assert out.pop("uid") != 0
+    assert out.pop("socket") is False
+    assert out.pop("ping") is True
+    assert out.pop("images") is True
+    assert out == dict.fromkeys(out, 403), out
+
+
+# The body docker-py sends for the generate task (regenerated from the real DAGs by
+# crates/ml-docker-guard/tests/fixtures/generate.py), moved to this stack's settings.
+CREATE_FIXTURE = REPO / "crates/ml-docker-guard/tests/fixtures/create-generate.json"
+FIXTURE_DATA_DIR = "/srv/ml-test/data"
+
+
+def allowed_create(stack: Stack) -> dict:
+    body = json.loads(CREATE_FIXTURE.read_text())
+    body["Image"] = f"ml-generate:{stack.image_tag}"
+    body["User"] = stack.task_user
+    for mount in body["HostConfig"]["Mounts"]:
+        mount["Source"] = mount["Source"].replace(FIXTURE_DATA_DIR, str(stack.data_dir))
+    return body
+
+
+def forbidden_creates(stack: Stack) -> dict[str, dict]:
+    """One create body per rule an attacker would break, each otherwise allowed."""
+
+    def changed(change) -> dict:
+        body = allowed_create(stack)
+        change(body, body["HostConfig"])
+        return body
+
+    root_bind = {
+        "Type": "bind",
+        "Source": "/",
+        "Target": "/data/raw",
+        "ReadOnly": False,
+    }
+    return {
+        "privileged": changed(lambda b, h: h.update(Privileged=True)),
+        "CapAdd": changed(lambda b, h: h.update(CapAdd=["SYS_ADMIN"])),
+        "bind of / (Mounts)": changed(lambda b, h: h.update(Mounts=[root_bind])),
+        "bind of / (Binds)": changed(lambda b, h: h.update(Binds=["/:/data/host"])),
+        "bind of the socket": changed(
+            lambda b, h: h.update(Binds=["/var/run/docker.sock:/data/docker.sock"])
+        ),
+        "host network": changed(lambda b, h: h.update(NetworkMode="host")),
+        "host pid": changed(lambda b, h: h.update(PidMode="host")),
+        "root user": changed(lambda b, h: b.update(User="0:0")),
+        "no user": changed(lambda b, h: b.pop("User")),
+        "foreign image": changed(
+            lambda b, h: b.update(Image=f"ml-mlflow:{stack.image_tag}")
+        ),
+        "stage image at another tag": changed(
+            lambda b, h: b.update(Image=f"ml-generate:{stack.image_tag}-other")
+        ),
+        "writable root": changed(lambda b, h: h.update(ReadonlyRootfs=False)),
+        "no memory limit": changed(lambda b, h: h.pop("Memory")),
+        "device": changed(
+            lambda b, h: h.update(
+                Devices=[
+                    {
+                        "PathOnHost": "/dev/kmsg",
+                        "PathInContainer": "/dev/kmsg",
+                        "CgroupPermissions": "r",
+                    }
+                ]
+            )
+        ),
+    }
+
+
+def test_guard_refuses_every_forbidden_create(stack: Stack) -> None:
+    """From inside the task launcher: the generate task's own create body is allowed (and
+    the container it makes can be inspected and removed), and each change an attacker would
+    make to it gets 403 with the rule it broke, logged by the guard."""
+    script = """
+import json, os, docker
+api = docker.APIClient(base_url=os.environ["ML_DOCKER_URL"])
+bodies = GIVEN
+url = api._url("/containers/create")
+out = {}
+allowed = api._post_json(url, data=bodies.pop("allowed"), timeout=30)
+out["allowed"] = allowed.status_code
+if allowed.status_code == 201:
+    cid = allowed.json()["Id"]
+    out["inspect own"] = api._get(api._url("/containers/{0}/json", cid)).status_code
+    out["remove own"] = api._delete(api._url("/containers/{0}", cid)).status_code
+else:
+    out["allowed body"] = allowed.text
+for name, body in bodies.items():
+    answer = api._post_json(url, data=body, timeout=30)
+    out[name] = [answer.status_code, answer.text]
+print(json.dumps(out))
+"""
+    bodies = {"allowed": allowed_create(stack), **forbidden_creates(stack)}
+    out = in_task_launcher(stack, script, bodies)
+    assert out.pop("allowed") == 201, out.get("allowed body")
+    assert out.pop("inspect own") == 200
+    assert out.pop("remove own") == 204
+    logs = stack.compose("logs", "--no-color", "docker-guard").stdout
+    for name, (status, text) in out.items():
+        assert status == 403, (name, status, text)
+        message = json.loads(text)["message"]
+        assert message.startswith("ml-docker-guard: "), (name, message)
+        # The refusal names its rule, and the guard's log has the same line.
+        assert message.removeprefix("ml-docker-guard: ") in logs, (name, message)
+
+
+def test_guard_refuses_calls_on_other_services_containers(stack: Stack) -> None:
+    """Postgres's container holds the database password in its environment: inspecting it
+    (or stopping, killing or removing it) through the guard gets 403."""
+    postgres = stack.compose("ps", "-q", "postgres").stdout.strip()
+    assert postgres
+    script = """
+import json, os, docker
+api = docker.APIClient(base_url=os.environ["ML_DOCKER_URL"])
+cid = GIVEN
+calls = {
+    "inspect": ("_get", "/containers/{0}/json"),
+    "inspect by short id": ("_get", "/containers/{1}/json"),
+    "logs": ("_get", "/containers/{0}/logs?stdout=1"),
+    "stop": ("_post", "/containers/{0}/stop"),
+    "kill": ("_post", "/containers/{0}/kill"),
+    "remove": ("_delete", "/containers/{0}?force=1"),
+}
+out = {}
+for name, (method, path) in calls.items():
+    answer = getattr(api, method)(api.base_url + path.format(cid, cid[:12]), timeout=30)
+    out[name] = [answer.status_code, answer.text]
+print(json.dumps(out))
+"""
+    out = in_task_launcher(stack, script, postgres)
+    for name, (status, text) in out.items():
+        assert status == 403, (name, status, text)
+        assert "was not created through the guard" in text, (name, text)
+    assert stack.service_states()["postgres"] == "healthy"
 
 
 def test_airflow_sees_the_data_dir_read_only(stack: Stack) -> None:

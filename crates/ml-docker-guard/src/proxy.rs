@@ -726,13 +726,13 @@ mod tests {
     #[test]
     fn the_engine_gets_only_the_headers_it_reads() {
         let req = request(
-            "POST /v1.47/containers/create HTTP/1.1\r\nHost: docker-proxy:2375\r\nUser-Agent: docker-sdk-python/7.1.0\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nX-Registry-Auth: abc\r\n\r\n",
+            "POST /v1.47/containers/create HTTP/1.1\r\nHost: docker-guard:2375\r\nUser-Agent: docker-sdk-python/7.1.0\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nX-Registry-Auth: abc\r\n\r\n",
         );
         let out = upstream_request(&req, "/v1.47/containers/create", b"{}", true, false);
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(
             text,
-            "POST /v1.47/containers/create HTTP/1.1\r\nHost: docker-proxy:2375\r\nUser-Agent: docker-sdk-python/7.1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            "POST /v1.47/containers/create HTTP/1.1\r\nHost: docker-guard:2375\r\nUser-Agent: docker-sdk-python/7.1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
         );
     }
 

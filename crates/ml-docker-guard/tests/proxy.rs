@@ -375,7 +375,7 @@ impl Response {
 impl<S: Read + Write> Client<S> {
     fn send(&mut self, method: &str, target: &str, extra: &str, body: &[u8]) {
         let head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: docker-proxy:2375\r\nUser-Agent: docker-sdk-python/7.1.0\r\n{extra}Content-Length: {}\r\n\r\n",
+            "{method} {target} HTTP/1.1\r\nHost: docker-guard:2375\r\nUser-Agent: docker-sdk-python/7.1.0\r\n{extra}Content-Length: {}\r\n\r\n",
             body.len()
         );
         self.conn
