@@ -1,6 +1,8 @@
 //! The prediction stage: streams `RAW_DIR/data.csv` in batches through the saved model and
-//! writes `PREDICTIONS_DIR/predictions.csv` (`prediction,probability`, one row per input row,
-//! in input order). Memory is bounded by the batch size, not the file size; the output
+//! writes `PREDICTIONS_DIR/predictions.csv` (`id,prediction,probability`, one row per input
+//! row, in input order). `id` is the input's own `id` column when `data.csv` has one, so
+//! predictions join inputs and labels by key; a `data.csv` from before ids existed is keyed
+//! by row number (`id` is the 1-based row number). Memory is bounded by the batch size, not the file size; the output
 //! appears under its final name only once every row is scored.
 
 use std::path::{Path, PathBuf};
@@ -97,18 +99,19 @@ pub fn run(config: &PredictConfig, progress: &Progress) -> anyhow::Result<Predic
     let mut writer = PredictionWriter::create(&output)?;
     let mut positives = 0;
     for batch in batches {
-        let (first, frame) = batch?;
-        let probabilities = model.predict_proba(&frame).with_context(|| {
+        let batch = batch?;
+        let frame = &batch.features;
+        let probabilities = model.predict_proba(frame).with_context(|| {
             format!(
                 "{}: cannot score rows {}..{}",
                 data_path.display(),
-                first + 1,
-                first + frame.n_rows()
+                batch.start + 1,
+                batch.start + frame.n_rows()
             )
         })?;
         let predictions = decide(&probabilities);
         positives += predictions.iter().filter(|&&p| p == 1).count();
-        writer.write_batch(&predictions, &probabilities)?;
+        writer.write_batch(batch.keys(), &predictions, &probabilities)?;
     }
     let rows = writer.rows();
     // Dropping the writer on any error above removes its temporary file.

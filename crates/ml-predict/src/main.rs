@@ -7,7 +7,8 @@ use clap::Parser;
 use ml_predict::PredictConfig;
 
 /// Score RAW_DIR/data.csv with a saved model; write PREDICTIONS_DIR/predictions.csv
-/// (columns prediction, probability; one row per input row, in input order). The model is a
+/// (columns id, prediction, probability; one row per input row, in input order). id is the
+/// input's id column, or the row number (from 1) for a data.csv without one. The model is a
 /// directory holding model.bin, or a model of MLflow's registry (models:/NAME@ALIAS or
 /// models:/NAME/VERSION, with MLFLOW_TRACKING_URI set), downloaded once per version.
 #[derive(Debug, Parser)]

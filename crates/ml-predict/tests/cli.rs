@@ -88,15 +88,41 @@ fn assert_fails_with(c: &Case, out: &Output, code: i32, expect: &[&str]) {
 
 /// `(prediction, probability)` rows of a predictions file, after checking its header.
 fn read_predictions(dir: &Path) -> Vec<(u8, f64)> {
+    read_keyed_predictions(dir)
+        .into_iter()
+        .map(|(_, p, q)| (p, q))
+        .collect()
+}
+
+/// `(id, prediction, probability)` rows of a predictions file, after checking its header.
+fn read_keyed_predictions(dir: &Path) -> Vec<(String, u8, f64)> {
     let text = std::fs::read_to_string(dir.join("predictions.csv")).expect("predictions.csv");
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("prediction,probability"));
+    assert_eq!(lines.next(), Some("id,prediction,probability"));
     lines
         .map(|l| {
-            let (p, q) = l.split_once(',').expect("two fields");
-            (p.parse().expect("0/1"), q.parse().expect("probability"))
+            let mut cells = l.split(',');
+            let mut next = || cells.next().expect("three fields");
+            let id = next().to_string();
+            (id, next().parse().expect("0/1"), next().parse().expect("p"))
         })
         .collect()
+}
+
+/// The ids [`keyed_case`] gives its rows: not in sorted order, so that "the input's order"
+/// and "sorted by id" differ.
+fn case_ids() -> Vec<String> {
+    (1..=ROWS)
+        .map(|i| format!("2026-01-05-{:06}", (i * 7919) % 1_000_003))
+        .collect()
+}
+
+/// [`case`], with `data.csv` rewritten to carry an `id` column first.
+fn keyed_case() -> Case {
+    let c = case();
+    let frame = ml_data::io::read_features(&c.raw.join("data.csv")).expect("read");
+    ml_data::io::write_keyed_features(&c.raw.join("data.csv"), case_ids(), &frame).expect("write");
+    c
 }
 
 #[test]
@@ -116,6 +142,11 @@ fn scores_every_row_in_input_order_in_several_batches() {
             "{}",
             stderr(&out)
         );
+        let keyed = read_keyed_predictions(&c.out);
+        // data.csv has no id column: every row is keyed by its row number, from 1.
+        let ids: Vec<String> = keyed.iter().map(|r| r.0.clone()).collect();
+        let numbers: Vec<String> = (1..=ROWS).map(|i| i.to_string()).collect();
+        assert_eq!(ids, numbers);
         let rows = read_predictions(&c.out);
         assert_eq!(rows.len(), ROWS);
         // The same numbers as scoring the whole frame in-process.
@@ -143,6 +174,54 @@ fn output_is_identical_across_runs_and_batch_sizes() {
         std::fs::read(a.join("predictions.csv")).expect("a"),
         std::fs::read(b.join("predictions.csv")).expect("b")
     );
+}
+
+#[test]
+fn predictions_carry_the_input_ids_in_input_order() {
+    let c = keyed_case();
+    let out = predict(&c, &c.out, &["-q", "--batch-rows", "300"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keyed = read_keyed_predictions(&c.out);
+    let ids: Vec<String> = keyed.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ids, case_ids());
+    // The scores are those of the same rows without ids: the id is no feature.
+    let plain = case();
+    let out = predict(&plain, &plain.out, &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_predictions(&c.out), read_predictions(&plain.out));
+}
+
+#[test]
+fn bad_ids_are_one_line_errors_and_write_nothing() {
+    type Edit = fn(String) -> String;
+    let cases: [(Edit, &[&str]); 3] = [
+        (
+            |t| set_cell(&t, 9, 0, ""),
+            &["data.csv: row 9 (line 10), column `id`: empty cell"],
+        ),
+        (
+            // In a later batch than the first.
+            |t| {
+                let first = t.lines().nth(3).and_then(|l| l.split(',').next());
+                let first = first.unwrap_or_default().to_string();
+                set_cell(&t, 2001, 0, &first)
+            },
+            &[
+                "data.csv: row 2001 (line 2002), column `id`: ",
+                "is already the id of row 3",
+            ],
+        ),
+        (
+            |t| t.replacen("id,age", "age,id", 1),
+            &["data.csv: column `id` must be the first column, found at position 2"],
+        ),
+    ];
+    for (edit, expect) in cases {
+        let c = keyed_case();
+        edit_data(&c, edit);
+        let out = predict(&c, &c.out, &["-q", "--batch-rows", "500"]);
+        assert_fails(&c, &out, expect);
+    }
 }
 
 #[test]
