@@ -1,9 +1,9 @@
 //! The prediction stage: streams `RAW_DIR/data.csv` in batches through the saved model and
 //! writes `PREDICTIONS_DIR/predictions.csv` (`id,prediction,probability`, one row per input
 //! row, in input order) and, next to it, `provenance.json`: which model scored which input.
-//! Memory is bounded by the batch size, not the file size (but for 8 bytes a row that tell
-//! a repeated id, see `ml_data::key`); the output appears under its final name only once
-//! every row is scored.
+//! Memory is bounded by the batch size, not the file size (but for 8 bytes a row to tell a
+//! repeated id when the ids do not ascend, see `ml_data::key`); the output appears under its
+//! final name only once every row is scored.
 //!
 //! # Keys
 //!
