@@ -15,6 +15,7 @@ adopts it), and nothing else competes with them.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -142,6 +143,36 @@ def assert_all_tasks_succeeded(airflow: AirflowClient, dag_id: str, run: dict) -
     )
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_provenance(stack: Stack, day: date, version: dict, model_dir: Path) -> dict:
+    """predictions/<day>/provenance.json names the registry version that scored the day
+    (checked against MLflow) and the checksums and row counts of the model, the input and
+    the predictions; predictions.csv carries data.csv's ids, in order."""
+    raw = stack.data_dir / "raw" / day.isoformat()
+    out = stack.data_dir / "predictions" / day.isoformat()
+    provenance = json.loads((out / "provenance.json").read_text())
+    model = provenance["model"]
+    assert model["uri"] == PRODUCTION_URI, model
+    assert model["registered_model"] == REGISTERED
+    assert model["alias"] == "production"
+    assert model["version"] == version["version"], (model, version)
+    assert model["run_id"] == version["run_id"], (model, version)
+    assert model["sha256"] == sha256(model_dir / model["file"]), model
+    assert provenance["input"]["sha256"] == sha256(raw / "data.csv")
+    assert provenance["input"]["rows"] == rows(raw / "data.csv")
+    assert provenance["predictions"]["sha256"] == sha256(out / "predictions.csv")
+    assert provenance["predictions"]["rows"] == rows(out / "predictions.csv")
+    assert provenance["keyed_by"] == "id"
+    with (raw / "data.csv").open() as f:
+        ids = [row["id"] for row in csv.DictReader(f)]
+    with (out / "predictions.csv").open() as f:
+        assert [row["id"] for row in csv.DictReader(f)] == ids
+    return provenance
+
+
 def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
     started = time.monotonic()
     data = stack.data_dir
@@ -207,6 +238,7 @@ def test_pipeline_end_to_end(stack: Stack, airflow: AirflowClient) -> None:
         f"{PRODUCTION_URI} is {REGISTERED} version {production['version']} "
         f"(run {record['run_id']})" in log
     ), log[-2000:]
+    check_provenance(stack, PREDICT_DAY, production, model_dir)
 
     # Orchestration latency: trigger -> first task container running, per generate_data run.
     latencies = []
@@ -364,6 +396,12 @@ def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) 
     assert f"{PRODUCTION_URI} is {REGISTERED} version {good['version']} " in log, log[
         -2000:
     ]
+    good_version = stack.mlflow_rest(
+        "GET", "model-versions/get", name=REGISTERED, version=good["version"]
+    )["model_version"]
+    check_provenance(
+        stack, day, good_version, stack.data_dir / "models" / good_day.isoformat()
+    )
 
     # MLflow shows every training run, finished, with params, metrics and the model files.
     experiment = stack.mlflow_rest(

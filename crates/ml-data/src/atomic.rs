@@ -151,6 +151,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     file.commit()
 }
 
+/// Removes `path` if it is there (a file missing is not an error), then syncs its directory,
+/// so that the removal reaches the disk before a rename that follows it. A stage that
+/// replaces a pair of files where the second vouches for the first (`ml-predict`'s
+/// `provenance.json` for `predictions.csv`) removes the second before it replaces the first:
+/// whatever instant the machine stops, no old voucher stands next to a new file.
+pub fn remove_if_exists(path: &Path) -> Result<(), DataError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(DataError::Remove {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    File::open(parent_dir(path))
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| DataError::Remove {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Creates `dir` (and its parents) if needed, with an error that names it. New directories
 /// get `0o777` less the umask.
 pub fn ensure_dir(dir: &Path) -> Result<(), DataError> {
@@ -267,6 +291,23 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         write_atomic(&path, b"model 2").expect("write");
         assert_eq!(mode(&path), 0o666 & allowed);
+    }
+
+    #[test]
+    fn remove_if_exists_removes_once_and_names_what_it_cannot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("provenance.json");
+        write_atomic(&path, b"{}").expect("write");
+        remove_if_exists(&path).expect("remove");
+        assert!(!path.exists());
+        remove_if_exists(&path).expect("already gone is fine");
+        std::fs::create_dir_all(path.join("in-the-way")).expect("mkdir");
+        let err = remove_if_exists(&path).expect_err("a directory is not removed");
+        assert!(
+            err.to_string().ends_with("provenance.json: cannot remove"),
+            "{err}"
+        );
+        assert!(path.is_dir());
     }
 
     #[test]

@@ -158,6 +158,11 @@ impl<R: Read> Records<R> {
         self.max_cells = max_cells;
     }
 
+    /// The source, once reading is over.
+    pub(crate) fn into_inner(self) -> R {
+        self.src
+    }
+
     /// Bytes of the input up to the end of the current record.
     pub(crate) fn offset(&self) -> u64 {
         self.dropped + (self.pos + self.taken) as u64

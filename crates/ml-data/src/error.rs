@@ -23,6 +23,13 @@ pub enum CellProblem {
     Empty,
     /// A label other than 0 or 1.
     NotBinary(String),
+    /// An id with spaces before or after it: not trimmed, for the reason numbers are not
+    /// (and `" 7"` would not join with `"7"`).
+    PaddedId(String),
+    /// A quoted cell with text after its closing quote, where text is expected (an id).
+    TextAfterQuote(String),
+    /// An id that an earlier row of the same file already has.
+    DuplicateId { id: String, first_row: usize },
 }
 
 impl fmt::Display for CellProblem {
@@ -46,6 +53,13 @@ impl fmt::Display for CellProblem {
             Self::NotInteger(value) => write!(f, "{value} is not a whole-number code"),
             Self::Empty => write!(f, "empty cell, a value is required"),
             Self::NotBinary(text) => write!(f, "{text:?} is not a label (expected 0 or 1)"),
+            Self::PaddedId(text) => write!(f, "{text:?} has leading or trailing spaces"),
+            Self::TextAfterQuote(text) => {
+                write!(f, "{text:?} has text after its closing quote")
+            }
+            Self::DuplicateId { id, first_row } => {
+                write!(f, "{id:?} is already the id of row {first_row}")
+            }
         }
     }
 }
@@ -53,8 +67,8 @@ impl fmt::Display for CellProblem {
 /// A data-layer failure. `row` is the 1-based data row (the header is not counted); the
 /// message also gives the 1-based line of the file, which is `row + 1`.
 ///
-/// Every variant but three is about the data (running again on the same input fails the
-/// same way). `Read`, `Write` and `CreateDir` are about the machine, and carry the
+/// Every variant but four is about the data (running again on the same input fails the
+/// same way). `Read`, `Write`, `Remove` and `CreateDir` are about the machine, and carry the
 /// `std::io::Error` as their source, which is how `ml-cli` tells them apart.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -108,6 +122,17 @@ pub enum DataError {
         column: String,
         problem: CellProblem,
     },
+    #[error("{}: column `id` must be the first column, found at position {position}", path.display())]
+    IdNotFirst { path: PathBuf, position: usize },
+    /// `data.csv` and `target.csv` both have ids, and those of one row differ.
+    #[error("{}: row {row} (line {}), column `id`: {found:?} does not match {expected:?}, the id of row {row} in {}", path.display(), row + 1, other.display())]
+    IdMismatch {
+        path: PathBuf,
+        row: usize,
+        found: String,
+        other: PathBuf,
+        expected: String,
+    },
     #[error("row count mismatch: {} has {data_rows} rows but {} has {target_rows}", data.display(), target.display())]
     RowCountMismatch {
         data: PathBuf,
@@ -117,6 +142,12 @@ pub enum DataError {
     },
     #[error("{}: cannot write", path.display())]
     Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: cannot remove", path.display())]
+    Remove {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -146,7 +177,10 @@ impl DataError {
             | Self::ColumnOrder { path, .. }
             | Self::FieldCount { path, .. }
             | Self::Cell { path, .. }
+            | Self::IdNotFirst { path, .. }
+            | Self::IdMismatch { path, .. }
             | Self::Write { path, .. }
+            | Self::Remove { path, .. }
             | Self::CreateDir { path, .. }
             | Self::Invalid { path, .. } => path,
             Self::RowCountMismatch { data, .. } => data,

@@ -59,6 +59,16 @@ pub const FEATURES: [Column; 13] = [
 /// Header of the label column in `target.csv` and in the processed files.
 pub const TARGET: &str = "target";
 
+/// Header of the optional key column of the raw files (`data.csv`, `target.csv`).
+///
+/// When present it is the first column; its cells are opaque text, each row's stable key
+/// (`ml-generate` writes `YYYY-MM-DD-NNNNNN`), so predictions, inputs and labels join by key
+/// rather than by row position. It is never a feature: the readers check it (no empty,
+/// padded or repeated id) and hand it back apart from the feature columns, and the processed
+/// files (`train_data.csv`, `train.csv`, `val.csv`) do not carry it. A raw file without it
+/// (one written before ids existed) is keyed by its row number, 1-based.
+pub const ID: &str = "id";
+
 /// The feature names in file order.
 pub fn feature_names() -> impl Iterator<Item = &'static str> {
     FEATURES.iter().map(|c| c.name)
@@ -80,5 +90,6 @@ mod tests {
             assert!(FEATURES[i + 1..].iter().all(|o| o.name != c.name));
         }
         assert!(column(TARGET).is_none());
+        assert!(column(ID).is_none());
     }
 }

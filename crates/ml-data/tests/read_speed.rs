@@ -43,7 +43,7 @@ fn read_speed() {
         best_of(7, || {
             ml_data::io::feature_batches(&data, 100_000)
                 .expect("open")
-                .map(|b| b.expect("batch").1.n_rows())
+                .map(|b| b.expect("batch").features.n_rows())
                 .sum()
         }),
     );

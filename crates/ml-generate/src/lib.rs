@@ -19,6 +19,10 @@
 //! not change when it was named): rand documents `StdRng` as free to change between
 //! versions, and a `cargo update` must not change every generated day. The golden test in
 //! `tests/cli.rs` pins the bytes of one day.
+//!
+//! Every row has a key, the first column (`id`) of both files: [`row_id`], the date and the
+//! row number, so the same date and seed always give the same ids, and predictions, inputs
+//! and labels join by key rather than by position.
 
 use std::f64::consts::TAU;
 use std::path::{Path, PathBuf};
@@ -32,9 +36,10 @@ use rand_distr::{Distribution, StandardNormal};
 pub const DEFAULT_SEED: u64 = 42;
 
 /// The most rows one run may generate. The day is built in memory and then written: about
-/// 220 bytes a row at the peak (measured: 223 MB for 1,000,000 rows), so 10,000,000 rows
-/// need about 2.2 GB, already far beyond the few thousand of a natural day and the million
-/// the read benchmarks use. More would only end in an allocation failure.
+/// 250 bytes a row at the peak (measured: 253 MB for 1,000,000 rows, the id column
+/// included), so 10,000,000 rows need about 2.5 GB, already far beyond the few thousand of
+/// a natural day and the million the read benchmarks use. More would only end in an
+/// allocation failure.
 pub const MAX_ROWS: usize = 10_000_000;
 
 /// The calendar origin of the drift: parameters equal their base values on this day.
@@ -59,15 +64,31 @@ pub struct Summary {
     pub target: PathBuf,
 }
 
-/// Generates one day and writes `data.csv` and `target.csv` atomically. `target.csv` is
-/// committed first: whoever sees `data.csv` (a sensor, predict) also finds its labels.
+/// The key of row `row` (1-based) of a day of `rows` rows: `YYYY-MM-DD-NNNNNN`, the date
+/// and the row number zero-padded to six digits (`2026-01-05-000001`), or to as many as
+/// `rows` has when that is more (a day of 1,000,000 rows has `...-0000001`). One width for
+/// the whole file keeps the ids in row order when sorted as text, so a reader's duplicate
+/// check needs no memory for them (see `ml_data::key`); natural days, a few thousand rows,
+/// always have six digits.
+pub fn row_id(date: Date, row: usize, rows: usize) -> String {
+    let width = rows.to_string().len().max(6);
+    format!("{date}-{row:0width$}")
+}
+
+/// Generates one day and writes `data.csv` and `target.csv` atomically, each with the rows'
+/// ids ([`row_id`]) as its first column. `target.csv` is committed first: whoever sees
+/// `data.csv` (a sensor, predict) also finds its labels.
 pub fn run(options: &Options) -> Result<Summary, ml_data::DataError> {
     let day = generate(options.date, options.seed, options.rows);
     let data = options.output_dir.join("data.csv");
     let target = options.output_dir.join("target.csv");
     ml_data::atomic::ensure_dir(&options.output_dir)?;
-    io::write_target(&target, &day.target)?;
-    io::write_features(&data, &day.features)?;
+    // Made as each file is written, not held in a Vec<String> beside the day (some 40 bytes
+    // a row more at the peak).
+    let rows = day.n_rows();
+    let ids = || (1..=rows).map(|row| row_id(options.date, row, rows));
+    io::write_keyed_target(&target, ids(), &day.target)?;
+    io::write_keyed_features(&data, ids(), &day.features)?;
     Ok(Summary {
         rows: day.n_rows(),
         positives: day.target.iter().map(|&t| usize::from(t)).sum(),
@@ -256,6 +277,15 @@ mod tests {
             format!("{:?}", a.target),
             format!("{:?}", generate(d("2024-03-05"), 2, None).target)
         );
+    }
+
+    #[test]
+    fn row_ids_are_the_date_and_the_padded_row_number() {
+        let day = d("2026-01-05");
+        assert_eq!(row_id(day, 1, 3000), "2026-01-05-000001");
+        assert_eq!(row_id(day, 999_999, 999_999), "2026-01-05-999999");
+        assert_eq!(row_id(day, 1, 1_000_000), "2026-01-05-0000001");
+        assert_eq!(row_id(day, 1_000_000, 1_000_000), "2026-01-05-1000000");
     }
 
     #[test]

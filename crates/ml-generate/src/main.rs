@@ -9,8 +9,9 @@ use ml_data::Date;
 
 /// Emulate one day of arriving heart-disease records.
 ///
-/// Writes DIR/data.csv (13 feature columns) and DIR/target.csv (0/1 labels). The same date
-/// and seed always give byte-identical files.
+/// Writes DIR/data.csv (an id column, then 13 feature columns) and DIR/target.csv (id, then
+/// the 0/1 label). A row's id is YYYY-MM-DD-NNNNNN, the date and its row number from 1, the
+/// same in both files. The same date and seed always give byte-identical files.
 #[derive(Debug, Parser)]
 #[command(name = "ml-generate", bin_name = "ml-generate", version)]
 struct Cli {
@@ -21,7 +22,7 @@ struct Cli {
     #[arg(long, value_name = "YYYY-MM-DD")]
     date: Date,
     /// Number of rows instead of the day's natural volume (a few thousand); 1 to 10,000,000,
-    /// as the day is built in memory (about 220 bytes a row).
+    /// as the day is built in memory (about 250 bytes a row).
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=ml_generate::MAX_ROWS as u64))]
     rows: Option<usize>,
     /// Random seed, mixed with the date.

@@ -21,7 +21,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).expect("output file")
 }
 
-const HEADER: &str = "age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal";
+const HEADER: &str = "id,age,sex,cp,trestbps,chol,fbs,restecg,thalach,exang,oldpeak,slope,ca,thal";
 
 #[test]
 fn writes_a_day_of_data_and_labels() {
@@ -44,12 +44,21 @@ fn writes_a_day_of_data_and_labels() {
     let rows: Vec<&str> = lines.collect();
     assert!((1500..5000).contains(&rows.len()), "{} rows", rows.len());
     assert_eq!(target.lines().count(), rows.len() + 1);
-    assert_eq!(target.lines().next(), Some("target"));
-    assert!(target.lines().skip(1).all(|l| l == "0" || l == "1"));
-    // Whole-number columns carry no ".0"; only oldpeak (column 10) has decimals.
+    assert_eq!(target.lines().next(), Some("id,target"));
+    // Both files key row i by the same id, the date and i.
+    for (i, (row, label)) in rows.iter().zip(target.lines().skip(1)).enumerate() {
+        let id = format!("2024-06-03-{:06}", i + 1);
+        assert!(row.starts_with(&format!("{id},")), "{row}");
+        assert!(
+            label == format!("{id},0") || label == format!("{id},1"),
+            "{label}"
+        );
+    }
+    // Whole-number columns carry no ".0"; only oldpeak (column 11, after the id) has
+    // decimals.
     for row in &rows {
-        for (i, cell) in row.split(',').enumerate() {
-            assert!(i == 9 || !cell.contains('.'), "column {i} of {row}");
+        for (i, cell) in row.split(',').enumerate().skip(1) {
+            assert!(i == 10 || !cell.contains('.'), "column {i} of {row}");
         }
     }
     assert!(
@@ -91,6 +100,17 @@ fn same_date_and_seed_give_identical_files() {
     assert_ne!(a.0, run("c", "2024-03-01", "7").0);
     assert_ne!(a.0, run("d", "2024-02-29", "8").0);
     assert_eq!(String::from_utf8_lossy(&a.0).lines().count(), 5001);
+    // Ids depend on the date only: another seed, the same keys; another date, other keys.
+    let ids = |bytes: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|l| l.split(',').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&a.0), ids(&run("e", "2024-02-29", "8").0));
+    assert_eq!(ids(&a.0)[5000], "2024-02-29-005000");
+    assert_eq!(ids(&a.1)[1..], ids(&a.0)[1..]);
+    assert_eq!(ids(&run("f", "2024-03-01", "7").1)[1], "2024-03-01-000001");
 }
 
 #[test]
@@ -140,7 +160,9 @@ fn unwritable_output_dir_is_a_clear_error() {
 
 /// The bytes of one natural day, pinned: a dependency upgrade that changes the generator
 /// (or the CSV writer) fails here instead of silently changing every generated day.
-/// ml-preprocess and ml-split pin the same day further down the pipeline.
+/// ml-preprocess and ml-split pin the same day further down the pipeline. (The hashes
+/// changed once on purpose, when both files got their `id` column; the training table
+/// ml-preprocess pins did not, as the id is no feature.)
 #[test]
 fn golden_day_is_byte_for_byte_stable() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -158,12 +180,32 @@ fn golden_day_is_byte_for_byte_stable() {
     assert_eq!(read(&out.join("data.csv")).lines().count(), 2126);
     assert_eq!(
         ml_cli::testing::sha256(&out.join("data.csv")),
-        "ec70056aa51d258c761080bf54704c6fc06ad974403882e013b508fa7e5ae450"
+        "732cb4eb068c5f3c5004f58541a8c2dac4b7970dc2cc64e6d09d39a8c1a8503e"
     );
     assert_eq!(
         ml_cli::testing::sha256(&out.join("target.csv")),
-        "0864008628305b6bcf4230f823a84b52db1814f80b420dfdc99f64be407d2fd1"
+        "3bb4437b82e68dcfbae004c21198d12b4766419ab375d5ecc727c9d2eff16798"
     );
+    // Without their id column the files are the bytes pinned before ids existed: adding
+    // the key changed nothing else.
+    for (name, before_ids) in [
+        (
+            "data.csv",
+            "ec70056aa51d258c761080bf54704c6fc06ad974403882e013b508fa7e5ae450",
+        ),
+        (
+            "target.csv",
+            "0864008628305b6bcf4230f823a84b52db1814f80b420dfdc99f64be407d2fd1",
+        ),
+    ] {
+        let rest: String = read(&out.join(name))
+            .lines()
+            .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest).to_string() + "\n")
+            .collect();
+        let stripped = dir.path().join(format!("no-id-{name}"));
+        std::fs::write(&stripped, rest).expect("write");
+        assert_eq!(ml_cli::testing::sha256(&stripped), before_ids, "{name}");
+    }
 }
 
 /// Files 0644 and directories 0755 under umask 022, so the people and jobs reading the data

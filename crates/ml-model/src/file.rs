@@ -336,7 +336,14 @@ impl Model {
 
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| {
+        Self::from_bytes(&Self::read_file(path)?, path)
+    }
+
+    /// The bytes of a model file, unchecked, with the errors [`Model::load`] gives for a
+    /// missing directory or file. For a caller that needs the bytes too (a checksum of
+    /// exactly what [`Model::from_bytes`] decodes).
+    pub fn read_file(path: &Path) -> Result<Vec<u8>, ModelError> {
+        std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 match path.parent() {
                     Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
@@ -354,8 +361,7 @@ impl Model {
                     source,
                 }
             }
-        })?;
-        Self::from_bytes(&bytes, path)
+        })
     }
 }
 

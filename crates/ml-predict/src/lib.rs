@@ -1,21 +1,73 @@
 //! The prediction stage: streams `RAW_DIR/data.csv` in batches through the saved model and
-//! writes `PREDICTIONS_DIR/predictions.csv` (`prediction,probability`, one row per input row,
-//! in input order). Memory is bounded by the batch size, not the file size; the output
-//! appears under its final name only once every row is scored.
+//! writes `PREDICTIONS_DIR/predictions.csv` (`id,prediction,probability`, one row per input
+//! row, in input order) and, next to it, `provenance.json`: which model scored which input.
+//! Memory is bounded by the batch size, not the file size (but for 8 bytes a row to tell a
+//! repeated id when the ids do not ascend, see `ml_data::key`); the output appears under its
+//! final name only once every row is scored.
+//!
+//! # Keys
+//!
+//! `id` is the input's own `id` column when `data.csv` has one, so predictions join inputs
+//! and labels by key. A `data.csv` from before ids existed is keyed by row number: `id` is
+//! then the 1-based row number, and `provenance.json` says `"keyed_by": "row_number"`.
+//!
+//! # provenance.json
+//!
+//! ```json
+//! {
+//!   "format": 1,
+//!   "model": {
+//!     "uri": "models:/heart-disease-classifier@production",
+//!     "registered_model": "heart-disease-classifier",
+//!     "version": "3",
+//!     "alias": "production",
+//!     "run_id": "0a1b...",
+//!     "file": "model.bin",
+//!     "sha256": "..."
+//!   },
+//!   "input": { "file": "data.csv", "sha256": "...", "rows": 3021 },
+//!   "predictions": { "file": "predictions.csv", "sha256": "...", "rows": 3021 },
+//!   "keyed_by": "id"
+//! }
+//! ```
+//!
+//! `uri` is `--model` as given. For a model directory `registered_model`, `version` and
+//! `alias` are null, and `run_id` is the training run's when the directory has its run record
+//! (`mlflow_run.json`, written by `ml-train` when it logged to MLflow), else null. For a
+//! registry model they are the version the URI resolved to; `alias` is null for
+//! `models:/NAME/VERSION`. Each checksum is SHA-256 in hex, taken of the very bytes that were
+//! decoded, parsed or written. No timestamps: the same model and input give the same bytes.
+//!
+//! # Complete or not
+//!
+//! Both files are written through a temporary file and a rename. A reader takes a day's
+//! predictions as complete only when `provenance.json` exists and its `predictions.sha256`
+//! is that of `predictions.csv`. So once every row is scored, the stage removes the old
+//! `provenance.json` (if any), then renames `predictions.csv` into place, then writes
+//! `provenance.json` last: if it stops anywhere in between, the day reads as incomplete,
+//! never as new predictions vouched for by an old record. A run that fails before that point
+//! leaves an earlier complete pair as it was.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ml_cli::Progress;
-use ml_data::io::{feature_batches, PredictionWriter};
-use ml_mlflow::{Client, ModelUri};
+use ml_data::digest::{sha256_hex, Sha256Reader};
+use ml_data::io::{FeatureBatches, PredictionWriter};
+use ml_data::KeyedBy;
+use ml_mlflow::{Client, ModelUri, RunRecord};
 use ml_model::metrics::decide;
-use ml_model::Model;
+use ml_model::{Model, MODEL_FILE};
+use serde::Serialize;
 
 /// The raw features inside the input directory.
 pub const DATA_FILE: &str = "data.csv";
 /// The output inside the predictions directory.
 pub const PREDICTIONS_FILE: &str = "predictions.csv";
+/// What scored the output, next to it; see the crate documentation.
+pub const PROVENANCE_FILE: &str = "provenance.json";
+/// The layout of `provenance.json`; bumped when a field changes meaning.
+pub const PROVENANCE_FORMAT: u32 = 1;
 /// Rows per batch: ~10 MB of parsed columns and ~25 MB of model inputs in flight.
 pub const DEFAULT_BATCH_ROWS: usize = 100_000;
 /// The largest batch `--batch-rows` accepts: ~350 MB in flight, already most of the
@@ -26,9 +78,42 @@ pub const MAX_BATCH_ROWS: usize = 1_000_000;
 #[derive(Debug, Clone)]
 pub struct PredictConfig {
     pub input_dir: PathBuf,
-    pub model_dir: PathBuf,
+    pub model: ResolvedModel,
     pub output_dir: PathBuf,
     pub batch_rows: usize,
+}
+
+/// Where the model came from, as `provenance.json` records it (its `model` object, less the
+/// file and checksum).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelSource {
+    /// `--model` as given.
+    pub uri: String,
+    pub registered_model: Option<String>,
+    pub version: Option<String>,
+    /// The alias the URI named (`production` for `models:/NAME@production`).
+    pub alias: Option<String>,
+    pub run_id: Option<String>,
+}
+
+impl ModelSource {
+    /// A model directory given by path: nothing known yet but the path.
+    pub fn local(uri: &str) -> Self {
+        ModelSource {
+            uri: uri.to_string(),
+            registered_model: None,
+            version: None,
+            alias: None,
+            run_id: None,
+        }
+    }
+}
+
+/// A model ready to load: its local directory and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedModel {
+    pub dir: PathBuf,
+    pub source: ModelSource,
 }
 
 /// What a prediction run produced.
@@ -36,10 +121,37 @@ pub struct PredictConfig {
 pub struct Predicted {
     pub rows: usize,
     pub positives: usize,
+    pub keyed_by: KeyedBy,
     pub output: PathBuf,
+    pub provenance: PathBuf,
 }
 
-/// The local model directory for `--model`: a directory as given, or for a registry URI
+/// `provenance.json`; see the crate documentation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Provenance {
+    format: u32,
+    model: ModelRecord,
+    input: FileRecord,
+    predictions: FileRecord,
+    keyed_by: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct ModelRecord {
+    #[serde(flatten)]
+    source: ModelSource,
+    file: &'static str,
+    sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct FileRecord {
+    file: &'static str,
+    sha256: String,
+    rows: usize,
+}
+
+/// The model for `--model`: a directory as given, or for a registry URI
 /// (`models:/NAME@ALIAS`, `models:/NAME/VERSION`) the version it resolves to, downloaded
 /// into `cache_dir` once per version. Says in the log which version will score the data.
 pub fn resolve_model(
@@ -47,9 +159,12 @@ pub fn resolve_model(
     client: Option<&Client>,
     cache_dir: &Path,
     progress: &Progress,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<ResolvedModel> {
     if !ModelUri::is_model_uri(spec) {
-        return Ok(PathBuf::from(spec));
+        return Ok(ResolvedModel {
+            dir: PathBuf::from(spec),
+            source: ModelSource::local(spec),
+        });
     }
     let uri: ModelUri = spec.parse()?;
     let client = client.with_context(|| {
@@ -77,51 +192,111 @@ pub fn resolve_model(
         },
         fetched.dir.display()
     ));
-    Ok(fetched.dir)
+    let alias = match &uri {
+        ModelUri::Alias { alias, .. } => Some(alias.clone()),
+        ModelUri::Version { .. } => None,
+    };
+    Ok(ResolvedModel {
+        source: ModelSource {
+            uri: spec.to_string(),
+            registered_model: Some(v.name.clone()),
+            version: Some(v.version.clone()),
+            alias,
+            run_id: (!v.run_id.is_empty()).then(|| v.run_id.clone()),
+        },
+        dir: fetched.dir,
+    })
 }
 
-/// Loads the model and scores the input batch by batch.
+/// Loads the model, scores the input batch by batch and writes the predictions and their
+/// provenance, in the order the crate documentation gives.
 pub fn run(config: &PredictConfig, progress: &Progress) -> anyhow::Result<Predicted> {
-    // The model first: a missing or damaged model is reported before reading any data.
-    let model = Model::load_dir(&config.model_dir)?;
+    // The model first: a missing or damaged model is reported before reading any data. Its
+    // bytes are read once, so the checksum is of the very model that scores.
+    let model_path = config.model.dir.join(MODEL_FILE);
+    let model_bytes = Model::read_file(&model_path)?;
+    let model = Model::from_bytes(&model_bytes, &model_path)?;
     progress.log(format_args!(
         "loaded {} model from {}",
         model.kind(),
-        config.model_dir.display()
+        config.model.dir.display()
     ));
+    let mut source = config.model.source.clone();
+    if source.registered_model.is_none() {
+        let record = RunRecord::read(&config.model.dir)
+            .context("cannot read the model directory's run record")?;
+        source.run_id = record.map(|r| r.run_id);
+    }
+
     let data_path = config.input_dir.join(DATA_FILE);
     // Opening reads and validates the first batch, so an empty, header-only or malformed
     // file fails here, before any output file exists.
-    let batches = feature_batches(&data_path, config.batch_rows)?;
+    let input = Sha256Reader::new(ml_data::io::open_input(&data_path)?);
+    let mut batches = FeatureBatches::from_reader(&data_path, input, config.batch_rows)?;
+    let keyed_by = batches.keyed_by();
     let output = config.output_dir.join(PREDICTIONS_FILE);
+    let provenance_path = config.output_dir.join(PROVENANCE_FILE);
     let mut writer = PredictionWriter::create(&output)?;
     let mut positives = 0;
-    for batch in batches {
-        let (first, frame) = batch?;
-        let probabilities = model.predict_proba(&frame).with_context(|| {
+    for batch in &mut batches {
+        let batch = batch?;
+        let frame = &batch.features;
+        let probabilities = model.predict_proba(frame).with_context(|| {
             format!(
                 "{}: cannot score rows {}..{}",
                 data_path.display(),
-                first + 1,
-                first + frame.n_rows()
+                batch.start + 1,
+                batch.start + frame.n_rows()
             )
         })?;
         let predictions = decide(&probabilities);
         positives += predictions.iter().filter(|&&p| p == 1).count();
-        writer.write_batch(&predictions, &probabilities)?;
+        writer.write_batch(batch.keys(), &predictions, &probabilities)?;
     }
-    let rows = writer.rows();
-    // Dropping the writer on any error above removes its temporary file.
-    writer.commit()?;
+    let input_rows = batches.rows();
+    // The iterator has ended, so the reader has seen the whole file.
+    let input_sha256 = batches.into_reader().finish();
+
+    // Dropping the writer on any error above removes its temporary file and leaves an
+    // earlier pair alone. From here on: old voucher out, new file in, new voucher last.
+    ml_data::atomic::remove_if_exists(&provenance_path)?;
+    let written = writer.commit()?;
+    let provenance = Provenance {
+        format: PROVENANCE_FORMAT,
+        model: ModelRecord {
+            source,
+            file: MODEL_FILE,
+            sha256: sha256_hex(&model_bytes),
+        },
+        input: FileRecord {
+            file: DATA_FILE,
+            sha256: input_sha256,
+            rows: input_rows,
+        },
+        predictions: FileRecord {
+            file: PREDICTIONS_FILE,
+            sha256: written.sha256,
+            rows: written.rows,
+        },
+        keyed_by: keyed_by.as_str(),
+    };
+    let mut json =
+        serde_json::to_vec_pretty(&provenance).context("cannot encode provenance.json")?;
+    json.push(b'\n');
+    ml_data::atomic::write_atomic(&provenance_path, &json)?;
     progress.log(format_args!(
-        "scored {} rows ({} predicted positive), wrote {}",
-        ml_cli::thousands(rows),
+        "scored {} rows ({} predicted positive, keyed by {}), wrote {} and {}",
+        ml_cli::thousands(written.rows),
         ml_cli::thousands(positives),
-        output.display()
+        keyed_by.as_str(),
+        output.display(),
+        provenance_path.display()
     ));
     Ok(Predicted {
-        rows,
+        rows: written.rows,
         positives,
+        keyed_by,
         output,
+        provenance: provenance_path,
     })
 }

@@ -7,9 +7,12 @@ use clap::Parser;
 use ml_predict::PredictConfig;
 
 /// Score RAW_DIR/data.csv with a saved model; write PREDICTIONS_DIR/predictions.csv
-/// (columns prediction, probability; one row per input row, in input order). The model is a
-/// directory holding model.bin, or a model of MLflow's registry (models:/NAME@ALIAS or
-/// models:/NAME/VERSION, with MLFLOW_TRACKING_URI set), downloaded once per version.
+/// (columns id, prediction, probability; one row per input row, in input order) and
+/// PREDICTIONS_DIR/provenance.json (the model, version, alias, run and the checksums and row
+/// counts of model, input and output), last. id is the input's id column, or the row number
+/// (from 1) for a data.csv without one. The model is a directory holding model.bin, or a
+/// model of MLflow's registry (models:/NAME@ALIAS or models:/NAME/VERSION, with
+/// MLFLOW_TRACKING_URI set), downloaded once per version.
 #[derive(Debug, Parser)]
 #[command(name = "ml-predict", bin_name = "ml-predict", version)]
 struct Cli {
@@ -22,7 +25,7 @@ struct Cli {
     /// Where registry models are downloaded, one directory per version [default: TMPDIR/ml-model-cache].
     #[arg(long, value_name = "DIR", env = ml_mlflow::MODEL_CACHE_ENV)]
     model_cache: Option<PathBuf>,
-    /// Directory to write predictions.csv to (created if missing).
+    /// Directory to write predictions.csv and provenance.json to (created if missing).
     #[arg(long, value_name = "PREDICTIONS_DIR")]
     output_dir: PathBuf,
     /// Rows read, scored and written at a time, 1 to 1000000; bounds memory (about 350
@@ -40,10 +43,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let cache = cli
         .model_cache
         .unwrap_or_else(ml_mlflow::default_model_cache);
-    let model_dir = ml_predict::resolve_model(&cli.model, client.as_ref(), &cache, &progress)?;
+    let model = ml_predict::resolve_model(&cli.model, client.as_ref(), &cache, &progress)?;
     let config = PredictConfig {
         input_dir: cli.input_dir,
-        model_dir,
+        model,
         output_dir: cli.output_dir,
         batch_rows: cli.batch_rows,
     };

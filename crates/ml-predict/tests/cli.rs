@@ -88,15 +88,47 @@ fn assert_fails_with(c: &Case, out: &Output, code: i32, expect: &[&str]) {
 
 /// `(prediction, probability)` rows of a predictions file, after checking its header.
 fn read_predictions(dir: &Path) -> Vec<(u8, f64)> {
+    read_keyed_predictions(dir)
+        .into_iter()
+        .map(|(_, p, q)| (p, q))
+        .collect()
+}
+
+/// `(id, prediction, probability)` rows of a predictions file, after checking its header.
+fn read_keyed_predictions(dir: &Path) -> Vec<(String, u8, f64)> {
     let text = std::fs::read_to_string(dir.join("predictions.csv")).expect("predictions.csv");
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("prediction,probability"));
+    assert_eq!(lines.next(), Some("id,prediction,probability"));
     lines
         .map(|l| {
-            let (p, q) = l.split_once(',').expect("two fields");
-            (p.parse().expect("0/1"), q.parse().expect("probability"))
+            let mut cells = l.split(',');
+            let mut next = || cells.next().expect("three fields");
+            let id = next().to_string();
+            (id, next().parse().expect("0/1"), next().parse().expect("p"))
         })
         .collect()
+}
+
+/// The ids [`keyed_case`] gives its rows: not in sorted order, so that "the input's order"
+/// and "sorted by id" differ.
+fn case_ids() -> Vec<String> {
+    (1..=ROWS)
+        .map(|i| format!("2026-01-05-{:06}", (i * 7919) % 1_000_003))
+        .collect()
+}
+
+/// [`case`], with `data.csv` rewritten to carry an `id` column first.
+fn keyed_case() -> Case {
+    let c = case();
+    let frame = ml_data::io::read_features(&c.raw.join("data.csv")).expect("read");
+    ml_data::io::write_keyed_features(&c.raw.join("data.csv"), case_ids(), &frame).expect("write");
+    c
+}
+
+/// `provenance.json` of an output directory, parsed.
+fn read_provenance(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("provenance.json")).expect("provenance.json");
+    serde_json::from_str(&text).expect("JSON")
 }
 
 #[test]
@@ -116,6 +148,11 @@ fn scores_every_row_in_input_order_in_several_batches() {
             "{}",
             stderr(&out)
         );
+        let keyed = read_keyed_predictions(&c.out);
+        // data.csv has no id column: every row is keyed by its row number, from 1.
+        let ids: Vec<String> = keyed.iter().map(|r| r.0.clone()).collect();
+        let numbers: Vec<String> = (1..=ROWS).map(|i| i.to_string()).collect();
+        assert_eq!(ids, numbers);
         let rows = read_predictions(&c.out);
         assert_eq!(rows.len(), ROWS);
         // The same numbers as scoring the whole frame in-process.
@@ -139,10 +176,178 @@ fn output_is_identical_across_runs_and_batch_sizes() {
     assert!(predict(&c, &b, &["-q", "--batch-rows", "7"])
         .status
         .success());
-    assert_eq!(
-        std::fs::read(a.join("predictions.csv")).expect("a"),
-        std::fs::read(b.join("predictions.csv")).expect("b")
+    for file in ["predictions.csv", "provenance.json"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).expect("a"),
+            std::fs::read(b.join(file)).expect("b"),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn predictions_carry_the_input_ids_in_input_order() {
+    let c = keyed_case();
+    let out = predict(&c, &c.out, &["-q", "--batch-rows", "300"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keyed = read_keyed_predictions(&c.out);
+    let ids: Vec<String> = keyed.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ids, case_ids());
+    // The scores are those of the same rows without ids: the id is no feature.
+    let plain = case();
+    let out = predict(&plain, &plain.out, &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_predictions(&c.out), read_predictions(&plain.out));
+    assert_eq!(read_provenance(&c.out)["keyed_by"], "id");
+    assert_eq!(read_provenance(&plain.out)["keyed_by"], "row_number");
+}
+
+/// provenance.json of a model directory: every field, each checksum recomputed from the
+/// files, and nothing else in it.
+#[test]
+fn provenance_names_the_model_and_the_checksums_of_every_file() {
+    let c = keyed_case();
+    let out = predict(&c, &c.out, &["-q", "--batch-rows", "999"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sha = ml_cli::testing::sha256;
+    let model = c.model_dir.to_str().expect("utf-8");
+    let want = serde_json::json!({
+        "format": 1,
+        "model": {
+            "uri": model,
+            "registered_model": null,
+            "version": null,
+            "alias": null,
+            "run_id": null,
+            "file": "model.bin",
+            "sha256": sha(&c.model_dir.join("model.bin")),
+        },
+        "input": {
+            "file": "data.csv",
+            "sha256": sha(&c.raw.join("data.csv")),
+            "rows": ROWS,
+        },
+        "predictions": {
+            "file": "predictions.csv",
+            "sha256": sha(&c.out.join("predictions.csv")),
+            "rows": ROWS,
+        },
+        "keyed_by": "id",
+    });
+    assert_eq!(read_provenance(&c.out), want);
+    let text = std::fs::read_to_string(c.out.join("provenance.json")).expect("read");
+    assert!(
+        text.starts_with("{\n  \"format\": 1,") && text.ends_with("}\n"),
+        "{text}"
     );
+
+    // A model directory that ml-train logged to MLflow has its run record: its run id.
+    let record = serde_json::json!({
+        "format": 1,
+        "tracking_uri": "http://mlflow:5000",
+        "experiment_id": "1",
+        "experiment_name": "heart-disease",
+        "run_id": "0123456789abcdef0123456789abcdef",
+        "artifact_uri": "mlflow-artifacts:/1/0123456789abcdef0123456789abcdef/artifacts",
+        "model_artifact_path": "model",
+    });
+    std::fs::write(c.model_dir.join("mlflow_run.json"), record.to_string()).expect("write");
+    let out = predict(&c, &c.out, &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut want = want;
+    want["model"]["run_id"] = "0123456789abcdef0123456789abcdef".into();
+    assert_eq!(read_provenance(&c.out), want);
+}
+
+/// A run that replaces the predictions replaces their provenance; one that fails leaves the
+/// earlier pair as it was, still matching.
+#[test]
+fn provenance_always_vouches_for_the_predictions_beside_it() {
+    let c = keyed_case();
+    let matches = |dir: &Path| {
+        read_provenance(dir)["predictions"]["sha256"]
+            == ml_cli::testing::sha256(&dir.join("predictions.csv")).as_str()
+    };
+    assert!(predict(&c, &c.out, &["-q"]).status.success());
+    assert!(matches(&c.out));
+    let first = std::fs::read(c.out.join("predictions.csv")).expect("read");
+
+    // Another model: both files change, together.
+    save_fitted_model(
+        &c.model_dir,
+        &Hyperparameters::RandomForest(ForestParams {
+            n_trees: 4,
+            ..Default::default()
+        }),
+        30,
+    );
+    assert!(predict(&c, &c.out, &["-q"]).status.success());
+    assert!(matches(&c.out));
+    let second = std::fs::read(c.out.join("predictions.csv")).expect("read");
+    assert_ne!(first, second);
+
+    // Bad input in a late batch: nothing is replaced, nothing is left behind.
+    let data = c.raw.join("data.csv");
+    let good = std::fs::read_to_string(&data).expect("read");
+    std::fs::write(&data, set_cell(&good, 2400, 5, "lots")).expect("write");
+    let out = predict(&c, &c.out, &["-q", "--batch-rows", "500"]);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(c.out.join("predictions.csv")).expect("read"),
+        second
+    );
+    assert!(matches(&c.out));
+    let names: Vec<_> = std::fs::read_dir(&c.out)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+
+    // An old provenance.json that cannot be removed: the predictions are not replaced.
+    std::fs::write(&data, good).expect("write");
+    std::fs::remove_file(c.out.join("provenance.json")).expect("rm");
+    std::fs::create_dir_all(c.out.join("provenance.json/in-the-way")).expect("mkdir");
+    let out = predict(&c, &c.out, &["-q"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("provenance.json: cannot remove"), "{err}");
+    assert_eq!(
+        std::fs::read(c.out.join("predictions.csv")).expect("read"),
+        second
+    );
+}
+
+#[test]
+fn bad_ids_are_one_line_errors_and_write_nothing() {
+    type Edit = fn(String) -> String;
+    let cases: [(Edit, &[&str]); 3] = [
+        (
+            |t| set_cell(&t, 9, 0, ""),
+            &["data.csv: row 9 (line 10), column `id`: empty cell"],
+        ),
+        (
+            // In a later batch than the first.
+            |t| {
+                let first = t.lines().nth(3).and_then(|l| l.split(',').next());
+                let first = first.unwrap_or_default().to_string();
+                set_cell(&t, 2001, 0, &first)
+            },
+            &[
+                "data.csv: row 2001 (line 2002), column `id`: ",
+                "is already the id of row 3",
+            ],
+        ),
+        (
+            |t| t.replacen("id,age", "age,id", 1),
+            &["data.csv: column `id` must be the first column, found at position 2"],
+        ),
+    ];
+    for (edit, expect) in cases {
+        let c = keyed_case();
+        edit_data(&c, edit);
+        let out = predict(&c, &c.out, &["-q", "--batch-rows", "500"]);
+        assert_fails(&c, &out, expect);
+    }
 }
 
 #[test]
@@ -385,7 +590,13 @@ fn predictions_are_readable_by_others_unless_the_umask_says_no() {
         let run = command(&c, &out_dir, None, &[]);
         let made = [c.out.as_path(), &out_dir];
         let files = ml_cli::testing::assert_modes_under_umask(umask, &run, &c.out, &made);
-        assert_eq!(files, [out_dir.join("predictions.csv")]);
+        assert_eq!(
+            files,
+            [
+                out_dir.join("predictions.csv"),
+                out_dir.join("provenance.json")
+            ]
+        );
     }
 }
 

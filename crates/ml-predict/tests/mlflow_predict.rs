@@ -90,6 +90,43 @@ fn registry_models_score_like_their_directory_and_are_cached_per_version() {
         let got = std::fs::read(root.join(dir).join("predictions.csv")).expect("predictions");
         assert_eq!(got, expected, "{dir}");
     }
+
+    // provenance.json names what the URI resolved to; the model file is the one logged.
+    let provenance = |dir: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(root.join(dir).join("provenance.json"))
+            .expect("provenance.json");
+        serde_json::from_str(&text).expect("JSON")
+    };
+    let model_sha = ml_cli::testing::sha256(&model_dir.join("model.bin"));
+    for (dir, uri, alias) in [
+        ("b", alias.as_str(), serde_json::json!("production")),
+        ("c", pinned.as_str(), serde_json::Value::Null),
+    ] {
+        let p = provenance(dir);
+        let model = &p["model"];
+        assert_eq!(model["uri"], uri, "{dir}: {p}");
+        assert_eq!(model["registered_model"], name.as_str(), "{dir}: {p}");
+        assert_eq!(model["version"], version.version.as_str(), "{dir}: {p}");
+        assert_eq!(model["alias"], alias, "{dir}: {p}");
+        assert_eq!(model["run_id"], record.run_id.as_str(), "{dir}: {p}");
+        assert_eq!(model["file"], "model.bin", "{dir}: {p}");
+        assert_eq!(model["sha256"], model_sha.as_str(), "{dir}: {p}");
+        // Same input, same model, same predictions: only the model's naming differs.
+        for part in ["input", "predictions", "keyed_by", "format"] {
+            assert_eq!(p[part], provenance("a")[part], "{dir}: {part}");
+        }
+    }
+    // The model directory: no registry names, but its run record (written when it was
+    // logged) gives the run.
+    let local = provenance("a");
+    assert_eq!(local["model"]["uri"], model_dir.to_str().expect("utf-8"));
+    for field in ["registered_model", "version", "alias"] {
+        assert_eq!(local["model"][field], serde_json::Value::Null, "{field}");
+    }
+    assert_eq!(local["model"]["run_id"], record.run_id.as_str());
+    assert_eq!(local["model"]["sha256"], model_sha.as_str());
+    assert_eq!(local["keyed_by"], "row_number");
+    assert_eq!(local["input"]["rows"], 700);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Turns a day of raw data into the training table.
 //!
 //! Validation is strict and total: a file that breaks the schema (columns, numbers, ranges,
-//! labels, matching row counts) is rejected with a message naming the file, column and row,
-//! and nothing is written. Bad data is never "repaired" here, because a silent fix would hide
+//! labels, matching row counts, ids that are empty, repeated or differ between the two files)
+//! is rejected with a message naming the file, column and row, and nothing is written. Bad data is never "repaired" here, because a silent fix would hide
 //! an upstream bug from the person who has to fix it.
 //!
 //! Cleaning then removes only rows that carry no information or would double-count:
@@ -10,7 +10,12 @@
 //! * rows whose 13 features are all empty (nothing to learn from);
 //! * exact duplicates of an earlier row, features and label alike (the first is kept).
 //!   Rows with equal features but different labels are both kept: that is label noise the
-//!   model has to live with, not an error.
+//!   model has to live with, not an error. The `id` plays no part: two rows with different
+//!   ids and the same features and label still count twice for training otherwise.
+//!
+//! The `id` column of the raw files (optional, see `ml_data::schema::ID`) is checked and then
+//! left behind: `train_data.csv` holds the 13 features and `target`, so no later stage can
+//! take the key for a feature.
 //!
 //! Empty cells stay empty: imputation is learned by the model on its training split only and
 //! stored in the model file, so validate and predict apply exactly the same values.
@@ -37,7 +42,11 @@ pub struct CleanStats {
     pub rows_out: usize,
 }
 
-/// Reads both raw files of a day with their row counts checked against each other.
+/// Reads both raw files of a day with their row counts checked against each other and, when
+/// both have an `id` column, their ids: row by row the same key, or the day is bad input.
+/// The ids are not returned: they are no feature, and the processed files do not carry them
+/// (nothing downstream of preprocess joins by key; predictions are keyed from the raw
+/// `data.csv` itself).
 pub fn read_raw(input_dir: &Path) -> Result<Labeled, DataError> {
     if !input_dir.is_dir() {
         return Err(DataError::MissingDir {
@@ -46,17 +55,25 @@ pub fn read_raw(input_dir: &Path) -> Result<Labeled, DataError> {
     }
     let data_path = input_dir.join("data.csv");
     let target_path = input_dir.join("target.csv");
-    let features = io::read_features(&data_path)?;
-    let target = io::read_target(&target_path)?;
-    if features.n_rows() != target.len() {
+    let features = io::read_keyed_features(&data_path)?;
+    let target = io::read_keyed_target(&target_path)?;
+    if features.rows.n_rows() != target.rows.len() {
         return Err(DataError::RowCountMismatch {
             data: data_path,
-            data_rows: features.n_rows(),
+            data_rows: features.rows.n_rows(),
             target: target_path,
-            target_rows: target.len(),
+            target_rows: target.rows.len(),
         });
     }
-    Ok(Labeled { features, target })
+    // A file without ids (from before they existed) is keyed by row number, so with one such
+    // file there is nothing to compare.
+    if let (Some(data_ids), Some(target_ids)) = (&features.ids, &target.ids) {
+        io::check_same_ids(&data_path, data_ids, &target_path, target_ids)?;
+    }
+    Ok(Labeled {
+        features: features.rows,
+        target: target.rows,
+    })
 }
 
 /// A 64-bit fingerprint of a row's feature bits and label. Equal rows have equal

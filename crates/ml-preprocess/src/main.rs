@@ -9,9 +9,10 @@ use clap::Parser;
 /// Validate a day's raw data.csv and target.csv, clean them, write train_data.csv.
 ///
 /// Any schema violation (columns, non-numbers, NaN/inf text, out-of-range values, labels
-/// other than 0/1, differing row counts) fails with the file, column and row, and writes
-/// nothing. Cleaning drops all-empty rows and exact duplicates; empty cells are kept for the
-/// model's imputer.
+/// other than 0/1, differing row counts, empty or repeated ids, ids that differ between
+/// data.csv and target.csv) fails with the file, column and row, and writes nothing. The
+/// optional id column is a key, not a feature: train_data.csv does not carry it. Cleaning
+/// drops all-empty rows and exact duplicates; empty cells are kept for the model's imputer.
 #[derive(Debug, Parser)]
 #[command(name = "ml-preprocess", bin_name = "ml-preprocess", version)]
 struct Cli {

@@ -46,13 +46,35 @@ fn edit(path: &Path, f: impl FnOnce(&mut Vec<String>)) {
     std::fs::write(path, lines.join("\n") + "\n").expect("write");
 }
 
-/// Replaces field `col` of data line `row` (1-based, header not counted).
-fn set_cell(path: &Path, row: usize, col: usize, value: &str) {
+/// Replaces the cell of `column` (a header name) on data line `row` (1-based, header not
+/// counted).
+fn set_cell(path: &Path, row: usize, column: &str, value: &str) {
     edit(path, |lines| {
+        let col = lines[0]
+            .split(',')
+            .position(|name| name == column)
+            .unwrap_or_else(|| panic!("no column {column} in {}", path.display()));
         let mut cells: Vec<String> = lines[row].split(',').map(String::from).collect();
         cells[col] = value.to_string();
         lines[row] = cells.join(",");
     });
+}
+
+/// Drops the first column (the id) of every line of a file.
+fn drop_ids(path: &Path) {
+    edit(path, |lines| {
+        for line in lines.iter_mut() {
+            *line = line
+                .split_once(',')
+                .map_or("", |(_, rest)| rest)
+                .to_string();
+        }
+    });
+}
+
+/// The text after the first comma: a raw line without its id.
+fn after_id(line: &str) -> &str {
+    line.split_once(',').map_or("", |(_, rest)| rest)
 }
 
 #[test]
@@ -72,9 +94,10 @@ fn writes_validated_training_table() {
     );
     let data = std::fs::read_to_string(raw.join("data.csv")).expect("raw");
     let target = std::fs::read_to_string(raw.join("target.csv")).expect("raw");
-    // Generated rows are distinct, so cleaning keeps all of them, each with its label.
+    // Generated rows are distinct, so cleaning keeps all of them, each with its label, and
+    // without the id: it is a key, not a feature.
     for ((got, features), label) in lines.zip(data.lines().skip(1)).zip(target.lines().skip(1)) {
-        assert_eq!(got, format!("{features},{label}"));
+        assert_eq!(got, format!("{},{}", after_id(features), after_id(label)));
     }
     assert_eq!(written.lines().count(), 2001);
 }
@@ -83,14 +106,14 @@ fn writes_validated_training_table() {
 fn drops_duplicates_and_is_deterministic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let raw = raw_day(dir.path(), 300);
-    edit(&raw.join("data.csv"), |l| {
-        let row = l[5].clone();
-        l.push(row);
-    });
-    edit(&raw.join("target.csv"), |l| {
-        let row = l[5].clone();
-        l.push(row);
-    });
+    // Row 5 again under another id: a duplicate all the same (the id is no part of a row's
+    // content), where the same id twice would be bad input.
+    for file in ["data.csv", "target.csv"] {
+        edit(&raw.join(file), |l| {
+            let row = format!("again-5,{}", after_id(&l[5]));
+            l.push(row);
+        });
+    }
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let o = preprocess(&raw, &a);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -152,7 +175,7 @@ fn rejects_every_kind_of_bad_input() {
                     }
                 })
             },
-            &["data.csv: unexpected column `note` at position 14"],
+            &["data.csv: unexpected column `note` at position 15"],
         ),
         (
             "misnamed column",
@@ -161,7 +184,7 @@ fn rejects_every_kind_of_bad_input() {
                     l[0] = l[0].replace("chol", "cholesterol")
                 })
             },
-            &["unexpected column `cholesterol` at position 5"],
+            &["unexpected column `cholesterol` at position 6"],
         ),
         (
             "duplicate column",
@@ -170,53 +193,53 @@ fn rejects_every_kind_of_bad_input() {
         ),
         (
             "non-numeric cell",
-            |r| set_cell(&r.join("data.csv"), 17, 4, "high"),
+            |r| set_cell(&r.join("data.csv"), 17, "chol", "high"),
             &["data.csv: row 17 (line 18), column `chol`: \"high\" is not a number"],
         ),
         (
             "NaN text",
-            |r| set_cell(&r.join("data.csv"), 3, 0, "NaN"),
+            |r| set_cell(&r.join("data.csv"), 3, "age", "NaN"),
             &["row 3 (line 4), column `age`: \"NaN\" is not a finite number"],
         ),
         (
             "inf text",
-            |r| set_cell(&r.join("data.csv"), 9, 9, "inf"),
+            |r| set_cell(&r.join("data.csv"), 9, "oldpeak", "inf"),
             &["row 9 (line 10), column `oldpeak`: \"inf\" is not a finite number"],
         ),
         (
             "out of range",
-            |r| set_cell(&r.join("data.csv"), 40, 3, "400"),
+            |r| set_cell(&r.join("data.csv"), 40, "trestbps", "400"),
             &["row 40 (line 41), column `trestbps`: 400 is outside the valid range"],
         ),
         (
             "unknown category",
-            |r| set_cell(&r.join("data.csv"), 2, 2, "7"),
+            |r| set_cell(&r.join("data.csv"), 2, "cp", "7"),
             &["row 2 (line 3), column `cp`: 7 is outside the valid range [0, 3]"],
         ),
         (
             "trailing space",
-            |r| set_cell(&r.join("data.csv"), 12, 0, "61 "),
+            |r| set_cell(&r.join("data.csv"), 12, "age", "61 "),
             &["data.csv: row 12 (line 13), column `age`: \"61 \" is not a number: it has leading or trailing spaces"],
         ),
         (
             "leading space",
-            |r| set_cell(&r.join("data.csv"), 13, 4, " 230"),
+            |r| set_cell(&r.join("data.csv"), 13, "chol", " 230"),
             &["data.csv: row 13 (line 14), column `chol`: \" 230\" is not a number: it has leading or trailing spaces"],
         ),
         (
             "padded label",
-            |r| set_cell(&r.join("target.csv"), 4, 0, "1 "),
+            |r| set_cell(&r.join("target.csv"), 4, "target", "1 "),
             &["target.csv: row 4 (line 5), column `target`: \"1 \" is not a number"],
         ),
         (
             "quote never closed",
-            |r| set_cell(&r.join("data.csv"), 20, 3, "\"140"),
+            |r| set_cell(&r.join("data.csv"), 20, "trestbps", "\"140"),
             &["data.csv: row 20 (line 21), column `trestbps`: \"\\\"140", "opens a quote that is never closed"],
         ),
         (
             "ragged row",
             |r| edit(&r.join("data.csv"), |l| l[8].push_str(",1")),
-            &["data.csv: row 8 (line 9): expected 13 fields, found 14"],
+            &["data.csv: row 8 (line 9): expected 14 fields, found 15"],
         ),
         (
             "row-count mismatch",
@@ -229,18 +252,62 @@ fn rejects_every_kind_of_bad_input() {
         ),
         (
             "target not 0/1",
-            |r| set_cell(&r.join("target.csv"), 5, 0, "2"),
+            |r| set_cell(&r.join("target.csv"), 5, "target", "2"),
             &["target.csv: row 5 (line 6), column `target`: \"2\" is not a label"],
         ),
         (
             "empty target",
-            |r| set_cell(&r.join("target.csv"), 6, 0, ""),
+            |r| set_cell(&r.join("target.csv"), 6, "target", ""),
             &["target.csv: row 6 (line 7), column `target`: empty cell"],
         ),
         (
             "misnamed target",
-            |r| edit(&r.join("target.csv"), |l| l[0] = "label".into()),
+            |r| edit(&r.join("target.csv"), |l| l[0] = "id,label".into()),
             &["target.csv: unexpected column `label`"],
+        ),
+        (
+            "empty id",
+            |r| set_cell(&r.join("data.csv"), 31, "id", ""),
+            &["data.csv: row 31 (line 32), column `id`: empty cell"],
+        ),
+        (
+            "padded id",
+            |r| set_cell(&r.join("target.csv"), 32, "id", "2024-04-10-000032 "),
+            &["target.csv: row 32 (line 33), column `id`: \"2024-04-10-000032 \" has leading or trailing spaces"],
+        ),
+        (
+            "duplicate id",
+            |r| set_cell(&r.join("data.csv"), 150, "id", "2024-04-10-000012"),
+            &["data.csv: row 150 (line 151), column `id`: \"2024-04-10-000012\" is already the id of row 12"],
+        ),
+        (
+            "duplicate id in target.csv only",
+            |r| set_cell(&r.join("target.csv"), 3, "id", "2024-04-10-000002"),
+            &["target.csv: row 3 (line 4), column `id`: \"2024-04-10-000002\" is already the id of row 2"],
+        ),
+        (
+            "ids that differ between the files",
+            |r| set_cell(&r.join("target.csv"), 77, "id", "2024-04-10-999999"),
+            &["target.csv: row 77 (line 78), column `id`: \"2024-04-10-999999\" does not match \"2024-04-10-000077\", the id of row 77 in", "data.csv"],
+        ),
+        (
+            "rows in another order",
+            |r| {
+                edit(&r.join("target.csv"), |l| l.swap(10, 11));
+            },
+            &["target.csv: row 10 (line 11), column `id`: \"2024-04-10-000011\" does not match \"2024-04-10-000010\""],
+        ),
+        (
+            "id not first",
+            |r| {
+                edit(&r.join("data.csv"), |l| {
+                    for line in l.iter_mut() {
+                        let (id, rest) = line.split_once(',').expect("an id");
+                        *line = format!("{rest},{id}");
+                    }
+                })
+            },
+            &["data.csv: column `id` must be the first column, found at position 14"],
         ),
     ];
     for (name, breakage, wants) in cases {
@@ -267,6 +334,35 @@ fn rejects_every_kind_of_bad_input() {
             !out.exists(),
             "{name}: output directory must not be created"
         );
+    }
+}
+
+/// Days written before ids existed, or with ids in one file only, are read as they are: the
+/// training table is the same as from the keyed day.
+#[test]
+fn days_without_ids_still_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keyed = raw_day(&dir.path().join("keyed"), 300);
+    let out = dir.path().join("keyed/processed");
+    assert!(preprocess(&keyed, &out).status.success());
+    let want = std::fs::read(out.join("train_data.csv")).expect("output");
+    type Variant = fn(&Path);
+    let variants: [(&str, Variant); 3] = [
+        ("no ids", |r| {
+            drop_ids(&r.join("data.csv"));
+            drop_ids(&r.join("target.csv"));
+        }),
+        ("ids in data.csv only", |r| drop_ids(&r.join("target.csv"))),
+        ("ids in target.csv only", |r| drop_ids(&r.join("data.csv"))),
+    ];
+    for (name, variant) in variants {
+        let raw = raw_day(&dir.path().join(name), 300);
+        variant(&raw);
+        let out = dir.path().join(name).join("processed");
+        let o = preprocess(&raw, &out);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let got = std::fs::read(out.join("train_data.csv")).expect("output");
+        assert_eq!(got, want, "{name}");
     }
 }
 
@@ -331,7 +427,7 @@ fn quoted_numbers_and_crlf_read_like_plain_files() {
             map_lines(&r.join("data.csv"), quote_cells, "\r\n");
         }),
         ("one quoted number", |r| {
-            set_cell(&r.join("data.csv"), 7, 0, "\"61\"")
+            set_cell(&r.join("data.csv"), 7, "age", "\"61\"")
         }),
     ];
     for (name, variant) in variants {
