@@ -4,7 +4,8 @@
 Emulates data that keeps arriving: every day its one task, `generate`, runs `ml-generate`,
 which writes that day's batch to `/data/raw/{{ ds }}/data.csv` (features) and
 `/data/raw/{{ ds }}/target.csv` (labels), the files that `train_model` and `predict` wait
-for. The rows are seeded by the date, so re-running a day rewrites identical files.
+for. Both start with an `id` column (`<date>-<row>`), the key that joins inputs, labels and
+predictions. The rows are seeded by the date, so re-running a day rewrites identical files.
 
 **catchup is off on purpose.** The start date is fixed, so catching up would mean one run per
 day since then the first time the DAG is unpaused. Data for past days is made on request

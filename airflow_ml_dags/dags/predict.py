@@ -6,7 +6,12 @@ Every day, scores that day's data with the production model:
 1. `wait_for_data` waits for `/data/raw/{{ ds }}/data.csv` (written by `generate_data`);
 2. `predict` runs `ml-predict` with the model that the Airflow Variable `model_path` names (a
    model directory, or a registry URI such as `models:/heart-disease-classifier@production`,
-   the value the stack starts with) and writes `/data/predictions/{{ ds }}/predictions.csv`.
+   the value the stack starts with) and writes `/data/predictions/{{ ds }}/predictions.csv`
+   (`id`, `prediction`, `probability`: each row keyed by the input's `id`), then
+   `provenance.json` next to it: the registered model, version, alias and run that scored
+   the day, and the checksums and row counts of the model, the input and the predictions.
+   A day's predictions are complete only when `provenance.json` is there and its
+   `predictions.sha256` matches `predictions.csv`.
 
 `model_path` is read when the task runs, so changing it (Admin > Variables, or
 `airflow variables set model_path /data/models/2026-11-22`) switches the model for the next
