@@ -51,13 +51,14 @@ def task_user() -> tuple[int, int]:
     return ROOT_TASK_USER if os.getuid() == 0 else (os.getuid(), os.getgid())
 
 
-def create_body(tag: str, data_dir: Path) -> dict:
+def create_body(tag: str, user: str, data_dir: Path) -> dict:
+    """The generate task's create body (the guard's fixture, made from the real DAGs) at
+    this image tag, task user and host data directory: one the guard allows."""
     body = json.loads(FIXTURE.read_text())
     body["Image"] = f"ml-generate:{tag}"
-    body["User"] = "{}:{}".format(*task_user())
+    body["User"] = user
     for mount in body["HostConfig"]["Mounts"]:
         mount["Source"] = mount["Source"].replace(FIXTURE_DATA_DIR, str(data_dir))
-    body["Labels"]["ml.pipeline.dag_id"] = "bench_docker_api"
     return body
 
 
@@ -140,7 +141,8 @@ def main() -> int:
         (data_dir / "raw").mkdir(parents=True)
         for path in (data_dir, data_dir / "raw"):
             os.chown(path, *task_user())
-        body = create_body(args.tag, data_dir)
+        body = create_body(args.tag, "{}:{}".format(*task_user()), data_dir)
+        body["Labels"]["ml.pipeline.dag_id"] = "bench_docker_api"
         port = free_port()
         guard = start_guard(args.tag, data_dir, port)
         try:

@@ -244,8 +244,8 @@ class HardenedDockerOperator(DockerOperator):
 
     It also refuses to run when a bind mount has no absolute host path (``ML_HOST_DATA_DIR``
     unset) or, where this container sees the data directory, when a bind's directory is
-    missing (the daemon would refuse it less clearly), labels each container with the task that started it, fails without retries when a
-    stage exits with a usage or bad-input status (PERMANENT_EXIT_CODES), and retries a
+    missing (the daemon would refuse it less clearly), labels each container with the task
+    that started it, fails without retries when a stage exits with a usage or bad-input status (PERMANENT_EXIT_CODES), and retries a
     failure other than a transient one (TRANSIENT_EXIT_CODE) at most OTHER_FAILURE_TRIES
     times in all.
 
@@ -295,15 +295,15 @@ class HardenedDockerOperator(DockerOperator):
 
     def execute(self, context: Context) -> Any:
         for mount in self.mounts:
-            source = mount.get("Source") if isinstance(mount, dict) else None
-            kind = mount.get("Type") if isinstance(mount, dict) else None
-            target = mount.get("Target") if isinstance(mount, dict) else None
-            if kind == "bind" and not (source and os.path.isabs(source)):
+            if not isinstance(mount, dict) or mount.get("Type") != "bind":
+                continue
+            source, target = mount.get("Source"), mount.get("Target")
+            if not (source and os.path.isabs(source)):
                 raise AirflowException(
                     f"bind mount for {target} has no absolute host path ({source!r}); "
                     "set ML_HOST_DATA_DIR to the data directory's absolute path on the Docker host"
                 )
-            if kind == "bind" and not data_dir_has(target):
+            if not data_dir_has(target):
                 raise AirflowFailException(
                     f"{target} does not exist, so it cannot be bind-mounted into the "
                     "container: the stage before this one did not write it, or the data "

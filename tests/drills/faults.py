@@ -242,11 +242,10 @@ def inspect(container: str) -> dict | None:
 def binds_data_dir(stack: Stack, mounts: list[dict]) -> bool:
     """The mounts bind this stack's data directory or a part of it (each stage gets only
     the subdirectories it reads and writes, dags/common.py)."""
-    root = str(stack.data_dir)
     return any(
-        (mount.get("Source") or "") == root
-        or (mount.get("Source") or "").startswith(f"{root}/")
+        Path(mount["Source"]).is_relative_to(stack.data_dir)
         for mount in mounts
+        if mount.get("Source")
     )
 
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from conftest import Stack
 
 PROBE_CRATE = Path(__file__).parent / "resolve_probe"
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from bench_docker_api import create_body
 
 SERVICES = {
     "postgres",
@@ -178,19 +181,9 @@ print(json.dumps(out))
     assert out == dict.fromkeys(out, 403), out
 
 
-# The body docker-py sends for the generate task (regenerated from the real DAGs by
-# crates/ml-docker-guard/tests/fixtures/generate.py), moved to this stack's settings.
-CREATE_FIXTURE = REPO / "crates/ml-docker-guard/tests/fixtures/create-generate.json"
-FIXTURE_DATA_DIR = "/srv/ml-test/data"
-
-
 def allowed_create(stack: Stack) -> dict:
-    body = json.loads(CREATE_FIXTURE.read_text())
-    body["Image"] = f"ml-generate:{stack.image_tag}"
-    body["User"] = stack.task_user
-    for mount in body["HostConfig"]["Mounts"]:
-        mount["Source"] = mount["Source"].replace(FIXTURE_DATA_DIR, str(stack.data_dir))
-    return body
+    """The body docker-py sends for the generate task, moved to this stack's settings."""
+    return create_body(stack.image_tag, stack.task_user, stack.data_dir)
 
 
 def forbidden_creates(stack: Stack) -> dict[str, dict]:
