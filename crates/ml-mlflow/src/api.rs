@@ -674,6 +674,16 @@ impl Client {
         Ok(answer.model_version)
     }
 
+    /// Like [`Client::get_model_version`], with `None` when the server says there is no such
+    /// version (or no such registered model).
+    pub fn find_model_version(&self, name: &str, version: &str) -> Result<Option<ModelVersion>> {
+        match self.get_model_version(name, version) {
+            Ok(found) => Ok(Some(found)),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Versions matching an MLflow search `filter`, for example `name='clf' and run_id='abc'`
     /// (first page of up to `max_results`).
     pub fn search_model_versions(

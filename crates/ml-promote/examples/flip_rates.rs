@@ -58,6 +58,7 @@ fn new_rule(val: &ml_data::Labeled, challenger: &Scored, production: Option<&Sco
         min_roc_auc: DEFAULT_MIN_ROC_AUC,
     };
     let incumbent = production.map(|p| Incumbent {
+        experiment_id: None,
         version: "production".into(),
         run_id: String::new(),
         metrics: Some(p.metrics.clone()),

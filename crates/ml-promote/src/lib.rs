@@ -30,7 +30,13 @@ use ml_data::Labeled;
 use ml_mlflow::{Client, FetchedModel, ModelUri, ModelVersion, RunRecord, Tag, RUN_RECORD_FILE};
 use ml_model::evaluate::{paired_auc_difference, score, Scored};
 use ml_model::{AucDifference, BootstrapConfig, Metrics, Model, ModelError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub mod review;
+pub mod set_production;
+
+pub use review::{review, Answer, Review, ReviewConfig};
+pub use set_production::{set_production, ProductionChange, SetProductionConfig};
 
 /// Registered model the pipeline's versions go to unless told otherwise.
 pub const DEFAULT_REGISTERED_MODEL: &str = "heart-disease-classifier";
@@ -48,7 +54,7 @@ pub const TAG_PREFIX: &str = "promotion.";
 /// `promotion_min_roc_auc` defaults to the same value).
 pub const DEFAULT_MIN_ROC_AUC: f64 = 0.75;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Promote when the challenger wins.
@@ -66,7 +72,7 @@ impl fmt::Display for Mode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The challenger now holds `production`.
@@ -128,14 +134,17 @@ pub struct PromoteConfig {
 }
 
 /// The production version the challenger was compared with.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incumbent {
     pub version: String,
     pub run_id: String,
+    /// The MLflow experiment of its training run (for links to the run's page).
+    #[serde(default)]
+    pub experiment_id: Option<String>,
     /// Its metrics on the same rows; `None` when it is unusable.
     pub metrics: Option<Metrics>,
     /// Why this build cannot use it at all (set only after a fresh download).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unusable: Option<String>,
 }
 
@@ -146,11 +155,14 @@ impl Incumbent {
 }
 
 /// Everything decided, as written to `promotion.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub registered_model: String,
     pub version: String,
     pub run_id: String,
+    /// The MLflow experiment of the challenger's training run.
+    #[serde(default)]
+    pub experiment_id: Option<String>,
     pub outcome: Outcome,
     pub reason: String,
     pub mode: Mode,
@@ -166,6 +178,9 @@ pub struct Decision {
     pub n_val: usize,
     /// True when this run found the decision already made (an Airflow retry).
     pub rerun: bool,
+    /// Manual mode: the person's answer, once `ml-promote review` has recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
 }
 
 /// The rule, apart from any I/O.
@@ -252,10 +267,18 @@ fn verdict(
     }
 }
 
+/// A request this stage will not carry out as asked (a review of a decision that is not
+/// awaiting one, an approval whose comparison is out of date, an unknown version): nothing
+/// was changed, and a retry would not change the answer (exit status 65).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// How an error of this stage maps to its exit status (ml-cli): MLflow unreachable or
 /// failing is transient, 75 (nothing moved, retry later); a bad val.csv or an unreadable
-/// challenger is bad input, 65.
+/// challenger is bad input, 65, as is a refused review or production change.
 pub const FAILURES: &[ml_cli::Rule] = &[
+    ml_cli::bad_input::<Refused>,
     ml_cli::bad_input::<ml_data::DataError>,
     ml_cli::bad_input::<ModelError>,
     |cause| ml_cli::transient_when(cause, ml_mlflow::Error::is_transient),
@@ -309,6 +332,7 @@ pub fn run(
         registered_model: name.clone(),
         version: version.version.clone(),
         run_id: record.run_id.clone(),
+        experiment_id: Some(record.experiment_id.clone()),
         outcome: Outcome::Rejected,
         reason: String::new(),
         mode: config.mode,
@@ -321,6 +345,7 @@ pub fn run(
         production_unusable: false,
         n_val: val.n_rows(),
         rerun: false,
+        review: None,
     };
     let decision = match current {
         // An Airflow retry after the alias already moved: keep what was decided.
@@ -424,7 +449,10 @@ fn scored(model: &Model, val: &Labeled, val_path: &Path) -> anyhow::Result<Score
 /// The current production version, or `None` only when the registered model positively has
 /// no production alias: a lookup that says "not found" is checked against the model's own
 /// alias list, so an odd answer cannot pass for "no production yet".
-fn production_version(client: &Client, name: &str) -> anyhow::Result<Option<ModelVersion>> {
+pub(crate) fn production_version(
+    client: &Client,
+    name: &str,
+) -> anyhow::Result<Option<ModelVersion>> {
     if let Some(version) = client.find_model_version_by_alias(name, PRODUCTION)? {
         return Ok(Some(version));
     }
@@ -495,6 +523,41 @@ fn is_unusable(err: &ModelError) -> bool {
     )
 }
 
+/// Downloads a registry version and loads it. The outer error says it could not be reached;
+/// the inner one that it was reached and this build cannot use it. A cached copy that does
+/// not load is removed and downloaded again, so only the registry's own bytes are judged.
+pub(crate) fn fetch_and_load(
+    client: &Client,
+    uri: &ModelUri,
+    cache: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Result<Model, ModelError>> {
+    let fetch = || -> anyhow::Result<FetchedModel> {
+        client
+            .fetch_model(uri, cache)
+            .with_context(|| format!("cannot fetch {uri}; nothing was changed"))
+    };
+    let mut fetched = fetch()?;
+    let mut loaded = Model::load_dir(&fetched.dir);
+    if fetched.from_cache && matches!(&loaded, Err(e) if is_unusable(e)) {
+        // A cached copy may have been damaged on this disk: judge the registry's own bytes.
+        progress.log(format_args!(
+            "cached copy of {uri} is unusable; downloading it again"
+        ));
+        std::fs::remove_dir_all(&fetched.dir)
+            .with_context(|| format!("{}: cannot remove the cached copy", fetched.dir.display()))?;
+        fetched = fetch()?;
+        loaded = Model::load_dir(&fetched.dir);
+    }
+    match loaded {
+        Ok(model) => Ok(Ok(model)),
+        Err(err) if is_unusable(&err) => Ok(Err(err)),
+        Err(err) => {
+            Err(anyhow::Error::new(err).context(format!("cannot load {uri}; nothing was changed")))
+        }
+    }
+}
+
 /// Downloads, loads and scores production on the same rows. Any failure to reach it is an
 /// error (the caller fails the stage); only a model this build positively cannot use, as
 /// downloaded afresh from the registry, comes back as `unusable`.
@@ -511,42 +574,24 @@ fn judge_incumbent(
         name: name.to_string(),
         version: current.version.clone(),
     };
-    let fetch = || -> anyhow::Result<FetchedModel> {
-        client
-            .fetch_model(&uri, &config.model_cache)
-            .with_context(|| format!("cannot fetch production ({uri}); nothing was changed"))
-    };
-    let mut fetched = fetch()?;
-    let mut loaded = Model::load_dir(&fetched.dir);
-    if fetched.from_cache && matches!(&loaded, Err(e) if is_unusable(e)) {
-        // A cached copy may have been damaged on this disk: judge the registry's own bytes.
-        progress.log(format_args!(
-            "cached copy of {uri} is unusable; downloading it again"
-        ));
-        std::fs::remove_dir_all(&fetched.dir)
-            .with_context(|| format!("{}: cannot remove the cached copy", fetched.dir.display()))?;
-        fetched = fetch()?;
-        loaded = Model::load_dir(&fetched.dir);
-    }
-    let model = match loaded {
+    let experiment_id = Some(client.get_run(&current.run_id)?.info.experiment_id);
+    let model = match fetch_and_load(client, &uri, &config.model_cache, progress)
+        .with_context(|| format!("production ({uri}) cannot be judged"))?
+    {
         Ok(model) => model,
-        Err(err) if is_unusable(&err) => {
+        Err(err) => {
             let why = err.to_string();
             progress.log(format_args!("production ({uri}) is unusable: {why}"));
             return Ok((
                 Incumbent {
                     version: current.version.clone(),
                     run_id: current.run_id.clone(),
+                    experiment_id,
                     metrics: None,
                     unusable: Some(why),
                 },
                 None,
             ));
-        }
-        Err(err) => {
-            return Err(anyhow::Error::new(err).context(format!(
-                "cannot load production ({uri}); nothing was changed"
-            )))
         }
     };
     let production = scored(&model, val, val_path)
@@ -559,6 +604,7 @@ fn judge_incumbent(
         Incumbent {
             version: current.version.clone(),
             run_id: current.run_id.clone(),
+            experiment_id,
             metrics: Some(production.metrics),
             unusable: None,
         },
@@ -566,7 +612,7 @@ fn judge_incumbent(
     ))
 }
 
-fn show(roc_auc: Option<f64>) -> String {
+pub(crate) fn show(roc_auc: Option<f64>) -> String {
     roc_auc.map_or_else(|| "undefined".to_string(), |v| format!("{v:.4}"))
 }
 
@@ -640,8 +686,21 @@ pub fn render(decision: &Decision) -> String {
             )
         },
     );
+    let review = decision.review.as_ref().map_or_else(String::new, |r| {
+        format!(
+            "review      {} by {} at {}{}\n",
+            r.answer.verdict(),
+            r.by.as_deref().unwrap_or("nobody"),
+            r.responded_at,
+            if r.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.comment)
+            }
+        )
+    });
     format!(
-        "model       {} version {}\noutcome     {}{}\nchallenger  ROC AUC {} (floor {:.4})\nproduction  {production}\ndifference  {difference} (lower end must be above {:+.4})\nreason      {}\n",
+        "model       {} version {}\noutcome     {}{}\nchallenger  ROC AUC {} (floor {:.4})\nproduction  {production}\ndifference  {difference} (lower end must be above {:+.4})\nreason      {}\n{review}",
         decision.registered_model,
         decision.version,
         decision.outcome,
@@ -666,6 +725,7 @@ mod tests {
         Incumbent {
             version: "3".into(),
             run_id: "r3".into(),
+            experiment_id: Some("1".into()),
             metrics: roc_auc.map(|auc| Metrics {
                 accuracy: 0.8,
                 precision: 0.8,

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use ml_model::BootstrapConfig;
-use ml_promote::{Mode, PromoteConfig, Rule};
+use ml_promote::{Answer, Mode, PromoteConfig, ReviewConfig, Rule, SetProductionConfig};
 
 /// Register MODEL_DIR's model (logged to MLflow by ml-train) as a new version with alias
 /// `challenger`, score it and the current `production` version on PROCESSED_DIR/val.csv, and
@@ -15,8 +15,55 @@ use ml_promote::{Mode, PromoteConfig, Rule};
 /// fetched, nothing moves and the exit status is 75 (retry later). The decision is tagged on
 /// the version and written to MODEL_DIR/promotion.json.
 #[derive(Debug, Parser)]
-#[command(name = "ml-promote", bin_name = "ml-promote", version)]
+#[command(
+    name = "ml-promote",
+    bin_name = "ml-promote",
+    version,
+    after_help = "Subcommands, each with its own --help:\n  ml-promote review          record a person's answer to a manual-mode decision\n  ml-promote set-production  move production to a version by hand (roll back or pin)"
+)]
 struct Cli {
+    #[command(flatten)]
+    compare: Compare,
+}
+
+/// `ml-promote review ...` and `ml-promote set-production ...`: parsed apart from the
+/// comparison's flags, so that neither set's required flags (or their environment
+/// variables) get in the way of the other.
+#[derive(Debug, Parser)]
+#[command(name = "ml-promote", bin_name = "ml-promote", version)]
+struct SubCli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands' names, as the first argument.
+const SUBCOMMANDS: [&str; 2] = ["review", "set-production"];
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Record a person's answer to a manual-mode decision (MODEL_DIR/promotion.json awaiting
+    /// review): approve moves production to the challenger, but only if production is still
+    /// the version it was compared with and the challenger cleared the floor; reject and
+    /// timeout move nothing. The answer goes to the version's approval.* tags and to
+    /// promotion.json. A refusal changes nothing and exits 65.
+    Review(ReviewArgs),
+    /// Move production to VERSION by hand (a rollback or a pin), after checking that it
+    /// exists, is READY and loads in this build; the version is tagged with who, why and when.
+    SetProduction(SetProductionArgs),
+}
+
+#[derive(Debug, Args)]
+struct Service {
+    /// MLflow tracking server (basic auth from MLFLOW_TRACKING_USERNAME/PASSWORD).
+    #[arg(long, value_name = "URL", env = ml_mlflow::TRACKING_URI_ENV)]
+    tracking_uri: String,
+    /// Print no progress lines on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct Compare {
     /// Directory holding val.csv, the data both models are judged on.
     #[arg(long, value_name = "PROCESSED_DIR")]
     input_dir: PathBuf,
@@ -41,15 +88,67 @@ struct Cli {
     /// Seed of the bootstrap's generator (ChaCha12): same data and seed, same interval.
     #[arg(long, value_name = "N", default_value_t = BootstrapConfig::default().seed)]
     bootstrap_seed: u64,
-    /// MLflow tracking server (basic auth from MLFLOW_TRACKING_USERNAME/PASSWORD).
-    #[arg(long, value_name = "URL", env = ml_mlflow::TRACKING_URI_ENV)]
-    tracking_uri: String,
     /// Where registry models are downloaded, one directory per version [default: TMPDIR/ml-model-cache].
     #[arg(long, value_name = "DIR", env = ml_mlflow::MODEL_CACHE_ENV)]
     model_cache: Option<PathBuf>,
+    /// MLflow tracking server (basic auth from MLFLOW_TRACKING_USERNAME/PASSWORD).
+    #[arg(long, value_name = "URL", env = ml_mlflow::TRACKING_URI_ENV)]
+    tracking_uri: String,
     /// Print no progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReviewArgs {
+    /// Model directory whose promotion.json awaits review.
+    #[arg(long, value_name = "MODEL_DIR")]
+    model_dir: PathBuf,
+    /// The answer: approve, reject, or timeout (nobody answered in time; counts as reject).
+    #[arg(long, value_enum)]
+    answer: CliAnswer,
+    /// Who answered (required for approve and reject, empty for timeout).
+    #[arg(long, value_name = "NAME", default_value = "")]
+    by: String,
+    /// The person's comment.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    comment: String,
+    /// When the answer was given (as Airflow reports it, ISO 8601).
+    #[arg(long, value_name = "TIME")]
+    responded_at: String,
+    #[command(flatten)]
+    service: Service,
+}
+
+#[derive(Debug, Args)]
+struct SetProductionArgs {
+    /// Registered model whose production alias moves.
+    #[arg(long, value_name = "NAME", default_value = ml_promote::DEFAULT_REGISTERED_MODEL)]
+    registered_model: String,
+    /// The version that becomes production.
+    #[arg(long, value_name = "N")]
+    version: String,
+    /// Why (recorded on the version).
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+    /// Who asked (recorded on the version).
+    #[arg(long, value_name = "NAME")]
+    by: String,
+    /// When they asked (as Airflow reports it, ISO 8601).
+    #[arg(long, value_name = "TIME")]
+    at: String,
+    /// Where registry models are downloaded, one directory per version [default: TMPDIR/ml-model-cache].
+    #[arg(long, value_name = "DIR", env = ml_mlflow::MODEL_CACHE_ENV)]
+    model_cache: Option<PathBuf>,
+    #[command(flatten)]
+    service: Service,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CliAnswer {
+    Approve,
+    Reject,
+    Timeout,
 }
 
 /// A ROC AUC or a margin of one: a number in [0, 1].
@@ -74,17 +173,45 @@ enum CliMode {
     Manual,
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let progress = ml_cli::Progress::new("ml-promote").quiet(cli.quiet);
-    let uri = cli.tracking_uri;
-    let client = ml_mlflow::Client::from_lookup(|name| {
-        if name == ml_mlflow::TRACKING_URI_ENV {
-            Some(uri.clone())
-        } else {
-            std::env::var(name).ok()
-        }
-    })?
-    .ok_or_else(|| anyhow::anyhow!("--tracking-uri (or MLFLOW_TRACKING_URI) is empty"))?;
+impl Service {
+    fn client(&self) -> anyhow::Result<ml_mlflow::Client> {
+        let uri = self.tracking_uri.clone();
+        ml_mlflow::Client::from_lookup(|name| {
+            if name == ml_mlflow::TRACKING_URI_ENV {
+                Some(uri.clone())
+            } else {
+                std::env::var(name).ok()
+            }
+        })?
+        .ok_or_else(|| anyhow::anyhow!("--tracking-uri (or MLFLOW_TRACKING_URI) is empty"))
+    }
+
+    fn progress(&self) -> ml_cli::Progress {
+        ml_cli::Progress::new("ml-promote").quiet(self.quiet)
+    }
+}
+
+fn run(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    let is_subcommand = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| SUBCOMMANDS.contains(&a));
+    if !is_subcommand {
+        return compare(Cli::parse_from(args).compare);
+    }
+    match SubCli::parse_from(args).command {
+        Command::Review(args) => review(args),
+        Command::SetProduction(args) => set_production(args),
+    }
+}
+
+fn compare(cli: Compare) -> anyhow::Result<()> {
+    let service = Service {
+        tracking_uri: cli.tracking_uri,
+        quiet: cli.quiet,
+    };
+    let progress = service.progress();
+    let client = service.client()?;
     let config = PromoteConfig {
         input_dir: cli.input_dir,
         model_dir: cli.model_dir,
@@ -111,8 +238,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn review(cli: ReviewArgs) -> anyhow::Result<()> {
+    let progress = cli.service.progress();
+    let client = cli.service.client()?;
+    let config = ReviewConfig {
+        model_dir: cli.model_dir,
+        answer: match cli.answer {
+            CliAnswer::Approve => Answer::Approve,
+            CliAnswer::Reject => Answer::Reject,
+            CliAnswer::Timeout => Answer::Timeout,
+        },
+        by: Some(cli.by),
+        comment: cli.comment,
+        responded_at: cli.responded_at,
+    };
+    let decision = ml_promote::review(&client, &config, &progress)?;
+    print!("{}", ml_promote::render(&decision));
+    Ok(())
+}
+
+fn set_production(cli: SetProductionArgs) -> anyhow::Result<()> {
+    let progress = cli.service.progress();
+    let client = cli.service.client()?;
+    let config = SetProductionConfig {
+        registered_model: cli.registered_model,
+        version: cli.version,
+        reason: cli.reason,
+        by: cli.by,
+        at: cli.at,
+        model_cache: cli
+            .model_cache
+            .unwrap_or_else(ml_mlflow::default_model_cache),
+    };
+    let change = ml_promote::set_production(&client, &config, &progress)?;
+    println!(
+        "{}",
+        serde_json::to_string(&change).map_err(anyhow::Error::new)?
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    ml_cli::main(|| run(Cli::parse()), ml_promote::FAILURES)
+    ml_cli::main(|| run(std::env::args_os().collect()), ml_promote::FAILURES)
 }
 
 #[cfg(test)]
@@ -123,5 +290,6 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+        SubCli::command().debug_assert();
     }
 }
