@@ -191,7 +191,8 @@ class BenchStack:
         with log.open("w") as handle:
             done = subprocess.run(
                 [sys.executable, str(REPO / "scripts" / "run_pipeline.py")]
-                + ["--days", str(days), "--env-file", self.env["ML_ENV_FILE"]],
+                + ["--days", str(days), "--env-file", self.env["ML_ENV_FILE"]]
+                + ["--no-approval"],
                 check=False,
                 env=self.env,
                 stdout=handle,

@@ -11,7 +11,9 @@ What it does, in order (every step is idempotent: a second run reuses the runs t
    registers every model in MLflow and moves the alias ``production`` when it wins);
 4. unpauses ``predict`` and asks for a run for each day, scoring it with the model the
    Variable ``model_path`` names: by default ``models:/heart-disease-classifier@production``;
-5. prints a summary and where the files are.
+5. prints a summary and where the files are;
+6. trains once more in manual mode (the last weekday of the stretch), so that one approval
+   waits for a person, and prints the address of its page (``--no-approval`` skips this).
 
 It needs only Python's standard library, so it runs before (or without) the dev venv:
 
@@ -240,6 +242,68 @@ class AirflowClient:
                 lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
         return "\n".join(lines)
 
+    def wait_for_task(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        states: Iterable[str],
+        timeout: float,
+        poll: float = 2,
+    ) -> dict:
+        """Polls until the task instance is in one of ``states``; fails early when its run
+        finishes without the task getting there."""
+        wanted = set(states)
+        deadline = time.monotonic() + timeout
+        while True:
+            ti = self.request(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}",
+            )
+            if ti["state"] in wanted:
+                return ti
+            run_state = self.dag_run(dag_id, run_id)["state"]
+            if run_state in FINISHED or time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{dag_id} {run_id} {task_id} is {ti['state']} (run {run_state}), "
+                    f"not {'/'.join(sorted(wanted))}"
+                )
+            time.sleep(poll)
+
+    # -- Human-in-the-loop ----------------------------------------------------------------
+
+    def pending_approvals(self) -> list[dict]:
+        """Every human-in-the-loop request still waiting for an answer."""
+        return self.request(
+            "GET",
+            "/dags/~/dagRuns/~/hitlDetails",
+            params={"response_received": "false"},
+        )["hitl_details"]
+
+    def answer(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        chosen: str,
+        params: dict[str, object] | None = None,
+    ) -> dict:
+        """Answers a waiting human-in-the-loop task, as its page's buttons do."""
+        return self.request(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/-1/hitlDetails",
+            {"chosen_options": [chosen], "params_input": params or {}},
+        )
+
+    def required_actions_url(
+        self, ui_url: str, dag_id: str, run_id: str, task_id: str
+    ) -> str:
+        """The page on which a person answers the task (Browse > Required Actions)."""
+        return (
+            f"{ui_url.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}"
+            f"/tasks/{task_id}/required_actions"
+        )
+
     # -- Variables ------------------------------------------------------------------------
 
     def get_variable(self, key: str) -> str | None:
@@ -355,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds per phase (1800)"
     )
+    parser.add_argument(
+        "--no-approval",
+        action="store_true",
+        help="do not leave a manual-mode approval open at the end",
+    )
     args = parser.parse_args(argv)
 
     if not args.env_file.exists():
@@ -433,6 +502,50 @@ def main(argv: list[str] | None = None) -> int:
     )
     if metrics.exists():
         print(f"metrics of {sundays[-1]}: {metrics.read_text().strip()}")
+    if not args.no_approval:
+        base = env.get("AIRFLOW_BASE_URL") or url
+        return leave_approval_pending(client, days, base, args.timeout)
+    return 0
+
+
+def leave_approval_pending(
+    client: AirflowClient, days: list[date], ui_url: str, timeout: float
+) -> int:
+    """One week in manual mode: a train_model run for the last weekday of the stretch (not a
+    Sunday, whose weekly run exists already) with the Variable promotion_mode = manual
+    until its approval opens, then as it was. Prints the approval page's address."""
+    day = next(d for d in reversed(days) if d.weekday() != 6)
+    before = client.get_variable("promotion_mode")
+    print(f"pipeline: train_model for {day} in manual mode, to leave its approval open")
+    client.set_variable("promotion_mode", "manual")
+    try:
+        run = client.ensure_run("train_model", day)
+        try:
+            client.wait_for_task(
+                "train_model",
+                run["dag_run_id"],
+                "approval",
+                {"awaiting_input"},
+                timeout,
+            )
+        except TimeoutError as err:
+            if client.dag_run("train_model", run["dag_run_id"])["state"] == "success":
+                print(f"pipeline: the approval of {day} was answered already ({err})")
+                return 0
+            print(f"pipeline: no approval opened: {err}")
+            return 1
+    finally:
+        client.set_variable("promotion_mode", before or "auto")
+    page = client.required_actions_url(
+        ui_url, "train_model", run["dag_run_id"], "approval"
+    )
+    print(
+        f"\npipeline: the model trained on {day} waits for a person's approval:\n"
+        f"  {page}\n"
+        f"Approve moves production to it, Reject keeps production (Browse > Required Actions\n"
+        f"lists every pending approval). Roll back later with the DAG set_production\n"
+        f"(Trigger, then version and reason). See the README's Rollout section."
+    )
     return 0
 
 

@@ -224,9 +224,12 @@ cmd_env() {
   ensure ML_IMAGE_TAG "${ML_IMAGE_TAG:-latest}"
   ensure ML_MODEL_PATH "${ML_MODEL_PATH:-}"
   ensure ML_PROMOTION_MODE "${ML_PROMOTION_MODE:-}"
+  ensure ML_PREDICT_DEADLINE_MINUTES "${ML_PREDICT_DEADLINE_MINUTES:-120}"
+  ensure ML_APPROVAL_REMINDER_HOURS "${ML_APPROVAL_REMINDER_HOURS:-24}"
   ensure AIRFLOW_PORT "${AIRFLOW_PORT:-8080}"
   ensure AIRFLOW_BASE_URL "${AIRFLOW_BASE_URL:-http://localhost:$(env_value AIRFLOW_PORT)}"
   ensure MLFLOW_PORT "${MLFLOW_PORT:-5000}"
+  ensure MLFLOW_BASE_URL "${MLFLOW_BASE_URL:-http://localhost:$(env_value MLFLOW_PORT)}"
   ensure ML_BIND_ADDRESS "${ML_BIND_ADDRESS:-127.0.0.1}"
   ensure_real REDIS_PASSWORD "$(random_hex 24)"
   if [ -n "${ML_STACK_PROFILE+set}" ]; then

@@ -31,6 +31,7 @@ and a link to the task's log in the UI; the link's base is Airflow's ``[api] bas
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import json
@@ -38,6 +39,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
@@ -70,16 +72,23 @@ class Alert:
 
     @property
     def title(self) -> str:
-        return f"Airflow: {self.dag_id}.{self.task_id} {self.event} for {self.logical_date}"
+        what = f"{self.dag_id}.{self.task_id}" if self.task_id else self.dag_id
+        return f"Airflow: {what} {self.event} for {self.logical_date}"
 
     def lines(self) -> list[tuple[str, str]]:
+        """Label and value of each line; a run's alert (no task) has no task and try."""
+        task = (
+            [("Task", self.task_id), ("Try", f"{self.try_number} of {self.max_tries}")]
+            if self.task_id
+            else []
+        )
         return [
             ("DAG", self.dag_id),
-            ("Task", self.task_id),
+            *task[:1],
             ("Logical date", self.logical_date),
-            ("Try", f"{self.try_number} of {self.max_tries}"),
+            *task[1:],
             (self.detail_label, self.error),
-            ("Log", self.log_url),
+            ("Log" if self.task_id else "Run", self.log_url),
         ]
 
     def text(self) -> str:
@@ -97,7 +106,7 @@ class Alert:
 
 
 def _html_value(label: str, value: str) -> str:
-    if label == "Log":
+    if label in ("Log", "Run"):
         return f"<a href='{html.escape(value, quote=True)}'>{html.escape(value)}</a>"
     return html.escape(value)
 
@@ -258,11 +267,16 @@ def startup_message(environ: dict[str, str] | None = None) -> str:
     return f"Failure alerts go to: {', '.join(channels)}"
 
 
-class UnusableProductionNotifier(FailureAlertNotifier):
-    """Alerts when ``promote`` succeeded by replacing a production model that this build
-    cannot use (another model file format, a damaged file): the one case in which production
-    moves without a comparison, so a person hears of it. It reads the decision the stage
-    wrote, ``/data/models/{ds}/promotion.json``; any other decision sends nothing."""
+class DecisionNotifier(FailureAlertNotifier):
+    """Alerts about a decision that a task succeeded in recording, when a person should hear
+    of it: it reads ``/data/models/{ds}/promotion.json`` and asks ``notice`` whether the
+    decision is such a one (an event and a detail line) or not (``None``)."""
+
+    def __init__(
+        self, notice: Callable[[dict[str, Any]], tuple[str, str] | None]
+    ) -> None:
+        super().__init__()
+        self.notice = notice
 
     def make_alert(self, context: Context) -> Alert | None:
         path = promotion_file(context)
@@ -272,18 +286,46 @@ class UnusableProductionNotifier(FailureAlertNotifier):
         except (OSError, ValueError) as err:
             self.log.warning("cannot read %s: %s", path, err)
             return None
-        if not decision.get("production_unusable"):
+        found = self.notice(decision)
+        if found is None:
             return None
-        alert = alert_from_context(context)
+        event, detail = found
         return dataclasses.replace(
-            alert,
-            event="replaced an unusable production model",
+            alert_from_context(context),
+            event=event,
             detail_label="Decision",
-            error=(
-                f"{decision.get('registered_model')} version {decision.get('version')} "
-                f"is production now: {decision.get('reason')}"
-            ),
+            error=detail,
         )
+
+
+def unusable_production_replaced(decision: dict[str, Any]) -> tuple[str, str] | None:
+    """``promote`` replaced a production model that this build cannot use (another model
+    file format, a damaged file): the one case in which production moves without a
+    comparison."""
+    if not decision.get("production_unusable"):
+        return None
+    return (
+        "replaced an unusable production model",
+        (
+            f"{decision.get('registered_model')} version {decision.get('version')} "
+            f"is production now: {decision.get('reason')}"
+        ),
+    )
+
+
+def approval_timed_out(decision: dict[str, Any]) -> tuple[str, str] | None:
+    """Nobody answered the approval in time: the challenger was rejected by the clock."""
+    review = decision.get("review") or {}
+    if review.get("answer") != "timeout":
+        return None
+    return (
+        "approval timed out",
+        (
+            f"nobody answered in time, so {decision.get('registered_model')} version "
+            f"{decision.get('version')} was rejected and production stays at version "
+            f"{review.get('production_before') or 'none'}"
+        ),
+    )
 
 
 def promotion_file(context: Context) -> str:
@@ -295,4 +337,131 @@ def promotion_file(context: Context) -> str:
 # context, which is what Airflow calls a callback with.
 on_failure = FailureAlertNotifier()
 # The success callback of ``promote``.
-on_unusable_production_replaced = UnusableProductionNotifier()
+on_unusable_production_replaced = DecisionNotifier(unusable_production_replaced)
+# The success callback of ``record_review``.
+on_approval_timed_out = DecisionNotifier(approval_timed_out)
+
+
+# ---- deadline alerts -------------------------------------------------------------------
+# Airflow's deadline alerts (DAG(deadline=...)) call these in the triggerer, with a small
+# context: the run as the REST API shows it (``dag_run``) and the deadline. They send through
+# the same channels as the failure callback, asynchronously (the triggerer's event loop).
+
+
+async def send_async(alert: Alert) -> list[str]:
+    """Sends ``alert`` to every configured channel; returns the ones that took it. A channel
+    that fails does not stop the others; then this raises, so the triggerer's log (and the
+    callback's state) says which channel did not get it."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    sent: list[str] = []
+    failed: list[str] = []
+    for conn_id, make_notifier in _CHANNELS.items():
+        try:
+            conn = await BaseHook.aget_connection(conn_id)
+        except AirflowNotFoundException:
+            continue
+        try:
+            await make_notifier(conn, alert).async_notify({})
+        except Exception:
+            log.exception("Alert channel %s failed", conn_id)
+            failed.append(conn_id)
+        else:
+            sent.append(conn_id)
+    if not sent and not failed:
+        log.warning("%s", off_message())
+    elif sent:
+        log.info("Alert handed to %s: %s", ", ".join(sent), alert.title)
+    if failed:
+        raise RuntimeError(f"alert not delivered through {', '.join(failed)}")
+    return sent
+
+
+def run_alert(context: dict[str, Any], event: str, detail: str) -> Alert | None:
+    """The alert about a run whose deadline passed, or ``None`` when the run has finished
+    by now: a failed run already alerted through its task, and Airflow fires a deadline for
+    a run that failed before it (apache/airflow#60927)."""
+    run = context.get("dag_run") or {}
+    if run.get("state") in ("success", "failed"):
+        return None
+    dag_id = str(run.get("dag_id", "?"))
+    run_id = str(run.get("dag_run_id", "?"))
+    base = _base_url()
+    return Alert(
+        dag_id=dag_id,
+        task_id="",
+        logical_date=str(run.get("logical_date") or run_id),
+        try_number=0,
+        max_tries=0,
+        error=detail,
+        log_url=f"{base}/dags/{dag_id}/runs/{quote(run_id, safe='')}",
+        event=event,
+        detail_label="Why",
+    )
+
+
+def _base_url() -> str:
+    from airflow.configuration import conf
+
+    # The same fallback as the task alerts' log links (a task instance's log_url).
+    return str(
+        conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+    ).rstrip("/")
+
+
+def _read_decision(path: str) -> dict[str, Any]:
+    """A promotion.json, or an empty decision when there is none (yet) or it is unreadable."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _day(run: dict[str, Any]) -> str:
+    return str(run.get("logical_date") or "")[:10]
+
+
+async def predictions_late(context: dict[str, Any] | None = None, **_: Any) -> None:
+    """The ``predict`` deadline: a day's predictions are not written in time."""
+    context = context or {}
+    run = context.get("dag_run") or {}
+    deadline = (context.get("deadline") or {}).get("deadline_time", "the deadline")
+    alert = run_alert(
+        context,
+        "predictions late",
+        f"no predictions for {_day(run)} by {deadline}: the run is {run.get('state')} "
+        f"(queued at {run.get('queued_at')}); /data/predictions/{_day(run)}/ is not complete",
+    )
+    if alert is not None:
+        await send_async(alert)
+
+
+async def approval_reminder(context: dict[str, Any] | None = None, **_: Any) -> None:
+    """The ``train_model`` reminder: the run is still going long after it was queued,
+    normally because its approval waits for a person."""
+    context = context or {}
+    run = context.get("dag_run") or {}
+    day = _day(run)
+    decision = await asyncio.to_thread(
+        _read_decision, f"/data/models/{day}/promotion.json"
+    )
+    if decision.get("outcome") == "awaiting_review" and not decision.get("review"):
+        run_id = quote(str(run.get("dag_run_id", "?")), safe="")
+        url = f"{_base_url()}/dags/train_model/runs/{run_id}/tasks/approval/required_actions"
+        detail = (
+            f"{decision.get('registered_model')} version {decision.get('version')} still "
+            f"awaits approval (queued at {run.get('queued_at')}): answer it at {url}"
+        )
+        event = "approval pending"
+    else:
+        detail = (
+            f"the run is still {run.get('state')} since it was queued at "
+            f"{run.get('queued_at')}, and no approval is pending: look at its tasks"
+        )
+        event = "still running"
+    alert = run_alert(context, event, detail)
+    if alert is not None:
+        await send_async(alert)

@@ -60,6 +60,27 @@ PROMOTION_MODE = "{{ var.value.get('promotion_mode', 'auto') }}"
 PROMOTION_MIN_IMPROVEMENT = "{{ var.value.get('promotion_min_improvement', '0') }}"
 # The floor every challenger's own ROC AUC must reach, the very first model's too.
 PROMOTION_MIN_ROC_AUC = "{{ var.value.get('promotion_min_roc_auc', '0.75') }}"
+
+
+# How long a day's predictions may take after its predict run was queued before an alert
+# goes out, and how long a train_model run may go on (normally: waiting for an approval)
+# before a reminder does: the stack's environment, read at parse time (Airflow fixes a
+# deadline when it creates the run).
+def positive_from_env(name: str, default: float) -> float:
+    """A positive number from the environment; anything else is the default (a DAG file
+    must parse, and a bad value must not turn the alert off)."""
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
+PREDICT_DEADLINE = timedelta(
+    minutes=positive_from_env("ML_PREDICT_DEADLINE_MINUTES", 120)
+)
+APPROVAL_REMINDER = timedelta(hours=positive_from_env("ML_APPROVAL_REMINDER_HOURS", 24))
+
 # Extra ml-train arguments, for example `--model random-forest --n-trees 200`: tuning
 # without editing the DAG (see `ml-train --help`). Empty: logistic regression, defaults.
 TRAIN_ARGS = "{{ var.value.get('train_args', '') }}"
@@ -148,6 +169,8 @@ class Stage:
     needs_mlflow: bool = False
     # The stage only reads the registry: it signs in as the read-only account.
     mlflow_read_only: bool = False
+    # The binary's image when it is another stage's (a subcommand of ml-promote).
+    image_of: str = ""
 
     @property
     def retries(self) -> int:
@@ -157,7 +180,7 @@ class Stage:
 
     @property
     def image(self) -> str:
-        return f"ml-{self.name}:{image_tag()}"
+        return f"ml-{self.image_of or self.name}:{image_tag()}"
 
 
 STAGES: dict[str, Stage] = {
@@ -201,6 +224,22 @@ STAGES: dict[str, Stage] = {
             reads=(f"{PROCESSED}/{DAY}",),
             writes=(f"{MODELS}/{DAY}", MODEL_CACHE),
             needs_mlflow=True,
+        ),
+        # `ml-promote review`: a person's answer, recorded in promotion.json and MLflow.
+        Stage(
+            "review",
+            mem_limit="256m",
+            writes=(f"{MODELS}/{DAY}",),
+            needs_mlflow=True,
+            image_of="promote",
+        ),
+        # `ml-promote set-production`: downloads the version to check that it loads.
+        Stage(
+            "set-production",
+            mem_limit="512m",
+            writes=(MODEL_CACHE,),
+            needs_mlflow=True,
+            image_of="promote",
         ),
     )
 }

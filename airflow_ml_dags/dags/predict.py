@@ -19,16 +19,21 @@ run without touching this file. A missing Variable, or a path with no usable mod
 task with the stage's error in the log and writes no predictions; a bad model or bad data is
 not retried (the alert goes out at once), an unreachable MLflow is, with backoff.
 
+A run whose predictions are not written `ML_PREDICT_DEADLINE_MINUTES` (default 120) after it
+was queued sends a *predictions late* alert through the alert channels (a deadline alert; a
+run that has failed by then has alerted already and sends nothing more).
+
 **catchup is off on purpose.** Scoring a past day is a decision (which model?), so it is made
 by triggering that day by hand or with `airflow backfill create --dag-id predict`.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference
 from common import (
     DEFAULT_ARGS,
     MODEL_PATH,
+    PREDICT_DEADLINE,
     PREDICTIONS_DIR,
     RAW_DIR,
     START_DATE,
@@ -45,6 +50,11 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["ml", "inference"],
     doc_md=__doc__,
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=PREDICT_DEADLINE,
+        callback=AsyncCallback("alerts.predictions_late"),
+    ),
 ):
     (
         wait_for_file("wait_for_data", f"{RAW_DIR}/data.csv")

@@ -6,7 +6,13 @@ import shutil
 from datetime import datetime
 
 import pytest
-from ml_dag_testing import AIRFLOW_HOME, SAMPLE_DATE, load_dagbag, runtime_ti
+from ml_dag_testing import (
+    AIRFLOW_HOME,
+    SAMPLE_DATE,
+    load_dagbag,
+    runtime_ti,
+    serve_xcoms,
+)
 
 
 def pytest_configure(config):
@@ -31,11 +37,18 @@ def dags(dagbag):
 
 
 @pytest.fixture
-def render():
-    """render(task) -> (rendered copy of the task, its template context) for SAMPLE_DATE."""
+def render(monkeypatch):
+    """render(task) -> (rendered copy of the task, its template context) for SAMPLE_DATE.
 
-    def _render(task, logical_date: datetime = SAMPLE_DATE):
-        ti = runtime_ti(task, logical_date)
+    ``xcoms`` (task id -> return value) answers the task's XCom pulls from its own run; any
+    other pull finds nothing. The other keywords are runtime_ti's (a manual run, its conf
+    and the user who triggered it)."""
+
+    def _render(
+        task, logical_date: datetime = SAMPLE_DATE, *, xcoms: dict | None = None, **run
+    ):
+        ti = runtime_ti(task, logical_date, **run)
+        serve_xcoms(monkeypatch, ti, xcoms or {})
         context = ti.get_template_context()
         ti.render_templates(context)
         return ti.task, context

@@ -34,6 +34,15 @@ STACK_ENV = {
     "ML_DOCKER_URL": "tcp://docker-guard.test:2375",
 }
 MODEL_PATH = "/data/models/2026-01-04"
+# Read by the DAG helpers with defaults that the tests expect: none come from the caller.
+UNSET_ENV = (
+    "ML_PREDICT_DEADLINE_MINUTES",
+    "ML_APPROVAL_REMINDER_HOURS",
+    "ML_MLFLOW_BASE_URL",
+    "AIRFLOW__API__BASE_URL",
+)
+for _name in UNSET_ENV:
+    os.environ.pop(_name, None)
 
 os.environ.update(
     {
@@ -69,12 +78,22 @@ def load_dagbag():
 SAMPLE_DATE = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def runtime_ti(task, logical_date: datetime = SAMPLE_DATE, try_number: int = 1):
-    """A task instance as a worker would build it for a scheduled run, with a copy of the task.
+def runtime_ti(
+    task,
+    logical_date: datetime = SAMPLE_DATE,
+    try_number: int = 1,
+    *,
+    run_type: str = "scheduled",
+    conf: dict | None = None,
+    triggering_user_name: str | None = None,
+):
+    """A task instance as a worker would build it for a run, with a copy of the task: a
+    scheduled run, or (``run_type="manual"``) one a person triggered with ``conf``.
 
     This goes through the Task SDK's RuntimeTaskInstance, so the template context (``ds``,
-    ``var``, ``run_id``, ...) is the one tasks really get. Those classes are internal to the
-    pinned Airflow release; if an upgrade moves them, this is the one place to adapt.
+    ``var``, ``run_id``, ``params``, ...) is the one tasks really get. Those classes are
+    internal to the pinned Airflow release; if an upgrade moves them, this is the one place
+    to adapt.
     """
     from airflow.sdk.api.datamodels._generated import (
         DagRun,
@@ -86,18 +105,25 @@ def runtime_ti(task, logical_date: datetime = SAMPLE_DATE, try_number: int = 1):
 
     run = DagRun(
         dag_id=task.dag_id,
-        run_id=f"scheduled__{logical_date.isoformat()}",
+        run_id=f"{run_type}__{logical_date.isoformat()}",
         logical_date=logical_date,
         data_interval_start=logical_date,
         data_interval_end=logical_date,
         run_after=logical_date,
         start_date=logical_date,
         end_date=None,
-        run_type=DagRunType.SCHEDULED,
+        run_type=DagRunType(run_type),
         state=DagRunState.RUNNING,
+        conf=conf,
+        triggering_user_name=triggering_user_name,
         consumed_asset_events=[],
         partition_key=None,
     )
+    # BaseOperator's deepcopy shares the task's Param objects with the DAG's task, and
+    # validating a run's conf sets their values (process_params): a run's form values would
+    # become the session's defaults. A worker builds its task afresh for each run.
+    private_task = copy.deepcopy(task)
+    private_task.__dict__["params"] = copy.deepcopy(task.params)
     ti = RuntimeTaskInstance.model_construct(
         id=uuid.uuid4(),
         task_id=task.task_id,
@@ -106,9 +132,84 @@ def runtime_ti(task, logical_date: datetime = SAMPLE_DATE, try_number: int = 1):
         try_number=try_number,
         dag_version_id=uuid.uuid4(),
         map_index=-1,
-        task=copy.deepcopy(task),
+        task=private_task,
         max_tries=task.retries,
         start_date=logical_date,
     )
     ti._ti_context_from_server = TIRunContext(dag_run=run, max_tries=task.retries)
     return ti
+
+
+class ServedXComs:
+    """Stands in for the Task SDK's XCom class while a template renders: the values of the
+    given tasks of ``ti``'s own run (key ``return_value``), and nothing for anything else,
+    as the API server would answer (``ti.xcom_pull`` is otherwise a call to the supervisor,
+    which tests do not have)."""
+
+    def __init__(self, ti, values: dict[str, object]) -> None:
+        self.ti = ti
+        self.values = values
+        self.pulled: list[str] = []
+
+    def _find(self, *, dag_id, run_id, task_id, key) -> list:
+        self.pulled.append(task_id)
+        same_run = (dag_id, run_id) == (self.ti.dag_id, self.ti.run_id)
+        if same_run and key == "return_value" and task_id in self.values:
+            return [copy.deepcopy(self.values[task_id])]
+        return []
+
+    def get_all(self, *, key, dag_id, task_id, run_id, include_prior_dates=False):
+        return self._find(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
+
+    def get_one(
+        self, *, key, dag_id, task_id, run_id, map_index=-1, include_prior_dates=False
+    ):
+        found = self._find(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
+        return found[0] if found else None
+
+
+def serve_xcoms(monkeypatch, ti, values: dict[str, object]) -> ServedXComs:
+    """Answers ``ti``'s XCom pulls from ``values`` (task id -> return value) for the rest of
+    the test."""
+    from airflow.sdk.execution_time import task_runner
+
+    served = ServedXComs(ti, values)
+    monkeypatch.setattr(task_runner, "XCom", served)
+    return served
+
+
+# The task that runs each stage (common.STAGES); every other task is a sensor or one of the
+# CONTROL_TASKS. Written out, so that a new task or stage shows up as a test failure.
+STAGE_TASKS = {
+    "generate": ("generate_data", "generate"),
+    "preprocess": ("train_model", "preprocess"),
+    "split": ("train_model", "split"),
+    "train": ("train_model", "train"),
+    "validate": ("train_model", "validate"),
+    "promote": ("train_model", "promote"),
+    "review": ("train_model", "record_review"),
+    "predict": ("predict", "predict"),
+    "set-production": ("set_production", "set_production"),
+}
+# Tasks that do no work of their own (no container): the short-circuit in front of the
+# approval and the approval itself (a person answers on the Required Actions page).
+CONTROL_TASKS = {("train_model", "needs_review"), ("train_model", "approval")}
+
+# What `approval` returns (rollout.answer_of) in the sample run: what record_review passes on.
+SAMPLE_ANSWER = {
+    "answer": "approve",
+    "by": "alice",
+    "comment": "better on every metric; ship it",
+    "responded_at": "2026-01-06T09:30:00+00:00",
+}
+# A person triggering set_production from its form.
+SAMPLE_SET_PRODUCTION = {
+    "run_type": "manual",
+    "conf": {"version": 3, "reason": "roll back: version 4 drifts on new data"},
+    "triggering_user_name": "alice",
+}
+# What a task needs besides a scheduled run's context to render (see conftest's render).
+RENDER_INPUTS = {
+    ("train_model", "record_review"): {"xcoms": {"approval": SAMPLE_ANSWER}},
+    ("set_production", "set_production"): SAMPLE_SET_PRODUCTION,
+}

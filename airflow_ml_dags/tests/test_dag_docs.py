@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-DAG_IDS = ["generate_data", "predict", "train_model"]
+DAG_IDS = ["generate_data", "predict", "set_production", "train_model"]
 # `{{ var.value.model_path }}` and `{{ var.value.get('train_args', '') }}`
 VARIABLE = re.compile(r"var\.value\.(?:get\(\s*['\"](\w+)['\"]|(\w+))")
 

@@ -24,7 +24,7 @@ from common import (
     TRANSIENT_EXIT_CODE,
     HardenedDockerOperator,
 )
-from ml_dag_testing import STACK_ENV
+from ml_dag_testing import RENDER_INPUTS, STACK_ENV, STAGE_TASKS
 
 API_VERSION = "1.41"  # Docker Engine 20.10, the oldest engine we support
 
@@ -62,8 +62,8 @@ class LocalDaemonClient(docker.APIClient):
         self.removed.append((container, force))
 
 
-def run_with(task, render, client: LocalDaemonClient):
-    rendered, context = render(task)
+def run_with(task, render, client: LocalDaemonClient, **inputs):
+    rendered, context = render(task, **inputs)
     rendered.__dict__["hook"] = SimpleNamespace(api_client=client)
     return rendered.execute(context), context
 
@@ -93,12 +93,15 @@ def plain_twin(task) -> DockerOperator:
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_host_config_is_docker_operators_plus_the_lock_down(dags, render, stage):
-    [task] = [t for d in dags.values() for t in d.tasks if t.task_id == stage]
+    dag_id, task_id = STAGE_TASKS[stage]
+    task = dags[dag_id].get_task(task_id)
+    # What the task needs to render besides a scheduled run (an XCom, a form's values).
+    inputs = RENDER_INPUTS.get((dag_id, task_id), {})
 
     hardened = LocalDaemonClient()
-    run_with(task, render, hardened)
+    run_with(task, render, hardened, **inputs)
     stock = LocalDaemonClient()
-    run_with(plain_twin(task), render, stock)
+    run_with(plain_twin(task), render, stock, **inputs)
 
     # What docker-py itself makes of the options DockerOperator has no parameter for (less
     # the defaults docker-py puts into every host config, such as NetworkMode).
@@ -144,7 +147,11 @@ def test_host_config_is_docker_operators_plus_the_lock_down(dags, render, stage)
     )
     assert host_config["NetworkMode"] == expected_network
     assert hardened.created["user"] == STACK_ENV["ML_TASK_USER"]
-    assert hardened.created["image"] == f"ml-{stage}:{STACK_ENV['ML_IMAGE_TAG']}"
+    image = STAGES[stage].image_of or stage
+    assert hardened.created["image"] == f"ml-{image}:{STACK_ENV['ML_IMAGE_TAG']}"
+    # The command the container gets is the rendered one, whole.
+    assert hardened.created["command"] == stock.created["command"]
+    assert "{{" not in " ".join(hardened.created["command"])
     # auto_remove="success": removed by the operator once it exited 0.
     assert hardened.removed == [("c0ffee", False)]
 

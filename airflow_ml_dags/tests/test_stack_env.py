@@ -107,6 +107,38 @@ def test_the_example_has_the_placeholders_this_test_expects():
     example = read_env(EXAMPLE)
     for key in [*SECRETS, *DETECTED]:
         assert PLACEHOLDER.match(example[key]), key
+    # The addresses people open, as stack.sh env derives them from the ports.
+    assert example["AIRFLOW_BASE_URL"] == f"http://localhost:{example['AIRFLOW_PORT']}"
+    assert example["MLFLOW_BASE_URL"] == f"http://localhost:{example['MLFLOW_PORT']}"
+
+
+def test_compose_gives_airflow_what_the_dag_helpers_read():
+    """Every Airflow container gets MLflow's address for the approval page (rollout.py
+    reads ML_MLFLOW_BASE_URL), the deadlines' intervals with common.py's defaults, and the
+    DAG folder on PYTHONPATH (the triggerer imports alerts.py for the deadline callbacks)."""
+    import yaml
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = {n: s for n, s in compose["services"].items() if n.startswith("airflow")}
+    assert {"airflow-triggerer", "airflow-scheduler", "airflow-dag-processor"} <= set(
+        services
+    )
+    for name, service in services.items():
+        env = service["environment"]
+        assert env["ML_MLFLOW_BASE_URL"] == "${MLFLOW_BASE_URL:-http://localhost:5000}"
+        assert env["AIRFLOW__API__BASE_URL"] == (
+            "${AIRFLOW_BASE_URL:-http://localhost:8080}"
+        ), name
+        assert env["ML_PREDICT_DEADLINE_MINUTES"] == (
+            "${ML_PREDICT_DEADLINE_MINUTES:-120}"
+        ), name
+        assert env["ML_APPROVAL_REMINDER_HOURS"] == (
+            "${ML_APPROVAL_REMINDER_HOURS:-24}"
+        ), name
+        assert env["PYTHONPATH"] == "/opt/airflow/dags", name
+        assert "./airflow_ml_dags/dags:/opt/airflow/dags:ro" in service["volumes"], name
+        # The approval and the reminder read promotion.json there.
+        assert "${ML_HOST_DATA_DIR}:/data:ro" in service["volumes"], name
 
 
 def test_a_copied_example_gets_generated_and_detected_values(workdir, run_env):
@@ -163,6 +195,7 @@ def test_real_values_are_kept_and_missing_ones_added(workdir, run_env):
         "ML_TASK_USER": "2000:2000",
         "ML_MODEL_PATH": "",
         "AIRFLOW_PORT": "8181",
+        "MLFLOW_PORT": "5151",
     }
     env_file.write_text("".join(f"{k}={v}\n" for k, v in mine.items()))
     result = run_env()
@@ -175,6 +208,7 @@ def test_real_values_are_kept_and_missing_ones_added(workdir, run_env):
     for key in SECRETS.keys() - mine.keys():
         assert values[key] and not PLACEHOLDER.match(values[key]), key
     assert values["AIRFLOW_BASE_URL"] == "http://localhost:8181"
+    assert values["MLFLOW_BASE_URL"] == "http://localhost:5151"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
 
 
@@ -193,6 +227,7 @@ def test_an_empty_secret_is_generated(workdir, run_env):
     [
         "ML_IMAGE_TAG=<tag>",
         "AIRFLOW_BASE_URL=<the UI's address>",
+        "MLFLOW_BASE_URL=<MLflow's address>",
         "AIRFLOW_CONN_ALERT_EMAIL=<smtp://user:password@host:587>",
         "ML_TASK_NETWORK=/absolute/path/to/network",
     ],

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import jinja2
 import pytest
-from ml_dag_testing import MODEL_PATH, SAMPLE_DATE
+from ml_dag_testing import (
+    MODEL_PATH,
+    RENDER_INPUTS,
+    SAMPLE_ANSWER,
+    SAMPLE_DATE,
+    SAMPLE_SET_PRODUCTION,
+)
 
 DS = SAMPLE_DATE.strftime("%Y-%m-%d")  # 2026-01-05
 
@@ -53,6 +60,26 @@ EXPECTED_COMMANDS = {
         "--output-dir",
         f"/data/predictions/{DS}",
     ],
+    # With the approval's answer (SAMPLE_ANSWER) in its XCom.
+    ("train_model", "record_review"): [
+        "review",
+        "--model-dir",
+        f"/data/models/{DS}",
+        "--answer=approve",
+        "--by=alice",
+        "--comment=better on every metric; ship it",
+        "--responded-at=2026-01-06T09:30:00+00:00",
+    ],
+    # Triggered by alice with SAMPLE_SET_PRODUCTION's form (run_after: SAMPLE_DATE).
+    ("set_production", "set_production"): [
+        "set-production",
+        "--registered-model",
+        "heart-disease-classifier",
+        "--version=3",
+        "--reason=roll back: version 4 drifts on new data",
+        "--by=alice",
+        "--at=2026-01-05T00:00:00+00:00",
+    ],
 }
 
 EXPECTED_SENSOR_PATHS = {
@@ -62,17 +89,94 @@ EXPECTED_SENSOR_PATHS = {
 }
 
 
+# The tasks that run no container, each checked below by what it gets from the run.
+CONTROL_TASKS_CHECKED = {("train_model", "needs_review"), ("train_model", "approval")}
+
+
 def test_every_task_is_covered(dags):
-    covered = set(EXPECTED_COMMANDS) | set(EXPECTED_SENSOR_PATHS)
+    covered = (
+        set(EXPECTED_COMMANDS) | set(EXPECTED_SENSOR_PATHS) | CONTROL_TASKS_CHECKED
+    )
     assert covered == {(d.dag_id, t.task_id) for d in dags.values() for t in d.tasks}
 
 
 @pytest.mark.parametrize("key", sorted(EXPECTED_COMMANDS), ids="{0[0]}.{0[1]}".format)
 def test_rendered_command(dags, render, key):
     dag_id, task_id = key
-    task, context = render(dags[dag_id].get_task(task_id))
+    task, context = render(dags[dag_id].get_task(task_id), **RENDER_INPUTS.get(key, {}))
     assert context["ds"] == DS
     assert task.command == EXPECTED_COMMANDS[key]
+
+
+def test_needs_review_gets_the_runs_day(dags, render):
+    """The short-circuit's callable gets the run's ds, as the operator passes it."""
+    task, context = render(dags["train_model"].get_task("needs_review"))
+    assert task.determine_kwargs(context) == {"ds": DS}
+    assert list(task.op_args) == []
+
+
+def test_the_approvals_subject_names_the_day(dags, render):
+    # The page's body is written when the approval opens (rollout.ReviewRequest.execute).
+    task, _ = render(dags["train_model"].get_task("approval"))
+    assert task.subject == f"Roll out the model trained on {DS} to production?"
+    assert task.body is None
+
+
+def test_record_review_passes_on_what_the_approval_returned(dags, render):
+    """Every field of the approval's answer reaches ml-promote as its own argument, as
+    text, however it is worded (quotes, spaces, equals signs, a line break)."""
+    task = dags["train_model"].get_task("record_review")
+    answer = {
+        "answer": "timeout",
+        "by": "",
+        "comment": 'it\'s "fine" = no --flag\nsecond line',
+        "responded_at": "2026-01-08T00:00:01.5+00:00",
+    }
+    rendered, _ = render(task, xcoms={"approval": answer})
+    assert rendered.command[3:] == [
+        "--answer=timeout",
+        "--by=",
+        '--comment=it\'s "fine" = no --flag\nsecond line',
+        "--responded-at=2026-01-08T00:00:01.5+00:00",
+    ]
+
+
+def test_record_review_does_not_render_without_the_approval(dags, render):
+    """No answer (an approval that did not run) is an error, never an empty --answer."""
+    task = dags["train_model"].get_task("record_review")
+    with pytest.raises(jinja2.exceptions.UndefinedError, match="answer"):
+        render(task, xcoms={"needs_review": SAMPLE_ANSWER})
+
+
+def test_set_production_renders_what_the_person_asked(dags, render):
+    task = dags["set_production"].get_task("set_production")
+    rendered, context = render(
+        task,
+        run_type="manual",
+        conf={"version": 12, "reason": "pin: version 12 passed the audit"},
+        triggering_user_name="bob",
+    )
+    assert context["params"] == {
+        "version": 12,
+        "reason": "pin: version 12 passed the audit",
+    }
+    assert rendered.command[3:] == [
+        "--version=12",
+        "--reason=pin: version 12 passed the audit",
+        "--by=bob",
+        "--at=2026-01-05T00:00:00+00:00",
+    ]
+    # Without a triggering user (a run nobody triggered by name) --by is empty, which
+    # ml-promote set-production refuses; it is not filled in with a made-up name.
+    rendered, _ = render(
+        task, **{**SAMPLE_SET_PRODUCTION, "triggering_user_name": None}
+    )
+    assert "--by=" in rendered.command
+    # The DAG's and the task's params keep their defaults: a run's form values are not
+    # left behind for the next run (or the next test).
+    assert dags["set_production"].params.get_param("version").value is None
+    assert task.params.get_param("version").value is None
+    assert task.params.get_param("reason").value == ""
 
 
 @pytest.mark.parametrize(

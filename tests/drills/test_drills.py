@@ -219,7 +219,10 @@ def finished_ok(airflow: AirflowClient, dag_id: str, run_id: str) -> dict:
         ti["task_id"]: ti["state"] for ti in airflow.task_instances(dag_id, run_id)
     }
     assert run["state"] == "success", f"{dag_id} {run_id}: {run['state']} {states}"
-    assert set(states.values()) == {"success"}, states
+    # In auto mode (the drills') the approval and its recording are skipped.
+    skipped = {"approval", "record_review"} if dag_id == "train_model" else set()
+    assert {t for t, s in states.items() if s != "success"} == skipped, states
+    assert {states[t] for t in skipped} <= {"skipped"}, states
     return run
 
 

@@ -216,6 +216,10 @@ class Stack:
         return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
 
+# The session stack's predict deadline: short, so that test_rollout.py sees it pass.
+PREDICT_DEADLINE_MINUTES = 3
+
+
 def _read_env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():
@@ -258,6 +262,7 @@ def running_stack(
     airflow_port: str,
     mlflow_port: str,
     profile: str = "",
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Starts a stack under ``project`` on these host ports with a fresh env file, data
     directory and task network; yields it once healthy; always removes it whole."""
@@ -284,6 +289,7 @@ def running_stack(
         "ML_STACK_PROFILE": profile,
         "ML_TASK_NETWORK": f"{project}-tasks",
         "ML_IMAGE_TAG": tag,
+        **(settings or {}),
     }
     subprocess.run([str(STACK_SH), "env"], env=env, check=True)
     values = _read_env_file(env_file)
@@ -329,6 +335,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         os.environ.get("ML_STACK_PROJECT", "mlpipeline-test"),
         os.environ.get("ML_TEST_AIRFLOW_PORT", "18080"),
         os.environ.get("ML_TEST_MLFLOW_PORT", "15000"),
+        # test_rollout.py waits for a predict run to miss its deadline.
+        settings={"ML_PREDICT_DEADLINE_MINUTES": str(PREDICT_DEADLINE_MINUTES)},
     ) as running:
         yield running
 

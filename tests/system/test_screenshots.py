@@ -21,12 +21,19 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from conftest import Stack
-from pipeline_runs import DAG_IDS, AirflowClient, pipeline_day, training_day
+from pipeline_runs import (
+    DAG_IDS,
+    AirflowClient,
+    pipeline_day,
+    run_green,
+    training_day,
+)
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
@@ -178,11 +185,13 @@ def test_screenshots_of_successful_runs(
         driver.get(f"{ui_url}/dags")
         try:
             WebDriverWait(driver, 15).until(
-                lambda d: len(states(d, "[data-testid=latest-run]")) == len(DAG_IDS)
+                lambda d: len(states(d, "[data-testid=latest-run]")) >= len(DAG_IDS)
             )
         except TimeoutException:
             return False
-        return states(driver, "[data-testid=latest-run]") == ["success"] * len(DAG_IDS)
+        # set_production has a latest run only once someone rolled back (test_rollout.py).
+        shown = states(driver, "[data-testid=latest-run]")
+        return len(shown) >= len(DAG_IDS) and set(shown) == {"success"}
 
     wait_for(browser, list_all_green, "a successful latest run of every DAG")
     body = browser.find_element(By.TAG_NAME, "body").text
@@ -197,17 +206,22 @@ def test_screenshots_of_successful_runs(
     )
     for dag_id, run in runs.items():
         browser.get(f"{ui_url}/dags/{dag_id}/runs/{quote(run['dag_run_id'], safe='')}")
-        tasks = len(
-            AirflowClient(
+        # What the API says of each task (success; skipped for train_model's approval in
+        # auto mode) is what the graph must show.
+        expected = sorted(
+            ti["state"]
+            for ti in AirflowClient(
                 stack.airflow_url, stack.username, stack.password
             ).task_instances(dag_id, run["dag_run_id"])
         )
+        tasks = len(expected)
         wait_for(
             browser,
             lambda d, n=tasks: len(states(d, ".react-flow__node")) == n,
             f"the {tasks} tasks of {dag_id}'s graph",
         )
-        assert states(browser, ".react-flow__node") == ["success"] * tasks
+        assert sorted(states(browser, ".react-flow__node")) == expected
+        assert set(expected) <= {"success", "skipped"}, expected
         save(browser, shots_dir / f"graph-{dag_id}.png")
 
 
@@ -260,3 +274,75 @@ def test_mlflow_ui_shows_the_run_and_the_registry(
         save(browser, shots_dir / "mlflow-registry.png")
     finally:
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+
+
+def test_approval_page_and_rollback_form(
+    stack: Stack,
+    browser: webdriver.Chrome,
+    ui_url: str,
+    runs: dict[str, dict],
+    shots_dir: Path,
+) -> None:
+    """The approval page of a manual-mode train_model run waiting for a person (the
+    comparison and the Approve / Reject buttons), and the trigger form of set_production.
+    The approval is then rejected through the REST API, so the run finishes."""
+    airflow = AirflowClient(stack.airflow_url, stack.username, stack.password)
+    day = DAY - timedelta(days=42)
+    before = airflow.get_variable("promotion_mode")
+    airflow.set_variable("promotion_mode", "manual")
+    try:
+        run_green(airflow, "generate_data", day)
+        run = airflow.ensure_run("train_model", day)
+        airflow.wait_for_task(
+            "train_model", run["dag_run_id"], "approval", {"awaiting_input"}, 900
+        )
+    finally:
+        airflow.set_variable("promotion_mode", before or "auto")
+    try:
+        # The browser may have left Airflow's UI (MLflow's pages) but keeps its session.
+        browser.get(f"{ui_url}/dags")
+        time.sleep(2)
+        if browser.find_elements(By.NAME, "username"):
+            log_in(browser, ui_url, stack)
+        browser.get(
+            airflow.required_actions_url(
+                ui_url, "train_model", run["dag_run_id"], "approval"
+            )
+        )
+
+        def body(driver: webdriver.Chrome) -> str:
+            return driver.find_element(By.TAG_NAME, "body").text
+
+        wait_for(
+            browser,
+            lambda d: "ROC AUC" in body(d) and "Approve" in body(d),
+            "the approval page with the comparison and its buttons",
+        )
+        assert f"trained on {day.isoformat()}" in body(browser)
+        save(browser, shots_dir / "approval.png")
+
+        browser.get(f"{ui_url}/dags/set_production")
+        trigger = wait_for(
+            browser,
+            ec.element_to_be_clickable(
+                (By.XPATH, "//button[normalize-space()='Trigger']")
+            ),
+            "set_production's Trigger button",
+        )
+        trigger.click()
+        wait_for(
+            browser,
+            lambda d: "Model version" in body(d) and "Reason" in body(d),
+            "set_production's trigger form with its params",
+        )
+        save(browser, shots_dir / "set-production-form.png")
+    finally:
+        airflow.answer(
+            "train_model",
+            run["dag_run_id"],
+            "approval",
+            "Reject",
+            {"comment": "screenshot only"},
+        )
+        key = ("train_model", run["dag_run_id"])
+        assert airflow.wait_for_runs([key], 900)[key]["state"] == "success"
