@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from run_pipeline import DAG_IDS, AirflowClient
 
 __all__ = [
+    "AUTO_MODE_SKIPS",
     "DAG_IDS",
     "RUN_TIMEOUT",
     "AirflowClient",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 RUN_TIMEOUT = 900
+# train_model's tasks that auto mode skips: the gate decides, nobody is asked.
+AUTO_MODE_SKIPS = frozenset({"approval", "record_review"})
 
 
 def training_day() -> date:

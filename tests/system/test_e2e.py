@@ -30,6 +30,7 @@ import pytest
 from conftest import REPO, Stack
 
 sys.path.insert(0, str(REPO / "scripts"))
+from pipeline_runs import AUTO_MODE_SKIPS
 from run_pipeline import DAG_IDS, AirflowClient
 
 RUN_TIMEOUT = 900
@@ -56,8 +57,6 @@ TASKS = {
     },
     "predict": {"wait_for_data", "predict"},
 }
-# In auto mode the gate decides: the approval and its recording are skipped.
-SKIPPED_IN_AUTO_MODE = {"approval", "record_review"}
 
 
 def rows(path: Path) -> int:
@@ -144,7 +143,7 @@ def assert_all_tasks_succeeded(airflow: AirflowClient, dag_id: str, run: dict) -
     states = {ti["task_id"]: ti["state"] for ti in instances}
     assert set(states) == TASKS[dag_id], states
     expected = {
-        task: "skipped" if task in SKIPPED_IN_AUTO_MODE else "success"
+        task: "skipped" if task in AUTO_MODE_SKIPS else "success"
         for task in TASKS[dag_id]
     }
     assert states == expected, f"{dag_id} {run['dag_run_id']}: {states}"

@@ -96,11 +96,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         service=Service(executable_path=chromedriver), options=options
     )
     try:
-        # The page itself 1280x800, whatever the window decorations take.
-        driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
-        )
+        page_size(driver, HEIGHT)
         yield driver
     finally:
         driver.quit()
@@ -157,6 +153,14 @@ def states(driver: webdriver.Chrome, css: str) -> list[str]:
             By.CSS_SELECTOR, f"{css} [data-testid=state-badge]"
         )
     ]
+
+
+def page_size(driver: webdriver.Chrome, height: int) -> None:
+    """The page itself WIDTH x height, whatever the window decorations take."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
 
 
 def save(driver: webdriver.Chrome, path: Path) -> None:
@@ -319,7 +323,12 @@ def test_approval_page_and_rollback_form(
             "the approval page with the comparison and its buttons",
         )
         assert f"trained on {day.isoformat()}" in body(browser)
-        save(browser, shots_dir / "approval.png")
+        # The comparison, the form and its buttons are one long column: a taller page.
+        page_size(browser, HEIGHT * 2)
+        try:
+            save(browser, shots_dir / "approval.png")
+        finally:
+            page_size(browser, HEIGHT)
 
         browser.get(f"{ui_url}/dags/set_production")
         trigger = wait_for(
