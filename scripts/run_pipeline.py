@@ -12,8 +12,9 @@ What it does, in order (every step is idempotent: a second run reuses the runs t
 4. unpauses ``predict`` and asks for a run for each day, scoring it with the model the
    Variable ``model_path`` names: by default ``models:/heart-disease-classifier@production``;
 5. prints a summary and where the files are;
-6. trains once more in manual mode (the last weekday of the stretch), so that one approval
-   waits for a person, and prints the address of its page (``--no-approval`` skips this).
+6. trains once more in manual mode (on the last day of the stretch that is not a Sunday),
+   so that one approval waits for a person, and prints the address of its page
+   (``--no-approval`` skips this).
 
 It needs only Python's standard library, so it runs before (or without) the dev venv:
 
@@ -511,9 +512,9 @@ def main(argv: list[str] | None = None) -> int:
 def leave_approval_pending(
     client: AirflowClient, days: list[date], ui_url: str, timeout: float
 ) -> int:
-    """One week in manual mode: a train_model run for the last weekday of the stretch (not a
-    Sunday, whose weekly run exists already) with the Variable promotion_mode = manual
-    until its approval opens, then as it was. Prints the approval page's address."""
+    """One week in manual mode: a train_model run for the last day of the stretch that is
+    not a Sunday (a Sunday's weekly run exists already), with the Variable promotion_mode =
+    manual until its approval opens, then as it was. Prints the approval page's address."""
     day = next(d for d in reversed(days) if d.weekday() != 6)
     before = client.get_variable("promotion_mode")
     print(f"pipeline: train_model for {day} in manual mode, to leave its approval open")
@@ -544,7 +545,7 @@ def leave_approval_pending(
         f"  {page}\n"
         f"Approve moves production to it, Reject keeps production (Browse > Required Actions\n"
         f"lists every pending approval). Roll back later with the DAG set_production\n"
-        f"(Trigger, then version and reason). See the README's Rollout section."
+        "(Trigger, then version and reason). README: 'A person approves the rollout'."
     )
     return 0
 
