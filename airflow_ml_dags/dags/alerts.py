@@ -77,18 +77,20 @@ class Alert:
 
     def lines(self) -> list[tuple[str, str]]:
         """Label and value of each line; a run's alert (no task) has no task and try."""
-        task = (
-            [("Task", self.task_id), ("Try", f"{self.try_number} of {self.max_tries}")]
-            if self.task_id
-            else []
-        )
+        if not self.task_id:
+            return [
+                ("DAG", self.dag_id),
+                ("Logical date", self.logical_date),
+                (self.detail_label, self.error),
+                ("Run", self.log_url),
+            ]
         return [
             ("DAG", self.dag_id),
-            *task[:1],
+            ("Task", self.task_id),
             ("Logical date", self.logical_date),
-            *task[1:],
+            ("Try", f"{self.try_number} of {self.max_tries}"),
             (self.detail_label, self.error),
-            ("Log" if self.task_id else "Run", self.log_url),
+            ("Log", self.log_url),
         ]
 
     def text(self) -> str:
@@ -238,15 +240,21 @@ class FailureAlertNotifier(BaseNotifier):
                 failed.append(conn_id)
             else:
                 sent.append(conn_id)
-        if not sent and not failed:
-            self.log.warning("%s", off_message())
-            return
-        if sent:
-            # "Handed to": Apprise reports a service that refused the message only in its
-            # own log lines (its hook drops the result), which appear just above.
-            self.log.info("Alert handed to %s: %s", ", ".join(sent), alert.title)
-        if failed:
-            raise RuntimeError(f"alert not delivered through {', '.join(failed)}")
+        report_delivery(self.log, alert, sent, failed)
+
+
+def report_delivery(log: Any, alert: Alert, sent: list[str], failed: list[str]) -> None:
+    """Says where an alert went, and fails when a channel did not take it (so the task log,
+    or the triggerer's, names the channel)."""
+    if not sent and not failed:
+        log.warning("%s", off_message())
+        return
+    if sent:
+        # "Handed to": Apprise reports a service that refused the message only in its own
+        # log lines (its hook drops the result), which appear just above.
+        log.info("Alert handed to %s: %s", ", ".join(sent), alert.title)
+    if failed:
+        raise RuntimeError(f"alert not delivered through {', '.join(failed)}")
 
 
 def off_message() -> str:
@@ -281,9 +289,8 @@ class DecisionNotifier(FailureAlertNotifier):
     def make_alert(self, context: Context) -> Alert | None:
         path = promotion_file(context)
         try:
-            with open(path, encoding="utf-8") as file:
-                decision = json.load(file)
-        except (OSError, ValueError) as err:
+            decision = read_json_object(path)
+        except (OSError, ValueError, TypeError) as err:
             self.log.warning("cannot read %s: %s", path, err)
             return None
         found = self.notice(decision)
@@ -330,7 +337,22 @@ def approval_timed_out(decision: dict[str, Any]) -> tuple[str, str] | None:
 
 def promotion_file(context: Context) -> str:
     """Where ``promote`` writes its decision for the run's logical date."""
-    return f"/data/models/{context['ds']}/promotion.json"
+    return promotion_path(context["ds"])
+
+
+def promotion_path(ds: str) -> str:
+    """Where ``promote`` writes its decision for the logical date ``ds``."""
+    return f"/data/models/{ds}/promotion.json"
+
+
+def read_json_object(path: str) -> dict[str, Any]:
+    """A JSON file holding an object (``promotion.json``, ``params.json``); OSError,
+    ValueError (not JSON) or TypeError (not an object) otherwise."""
+    with open(path, encoding="utf-8") as file:
+        value = json.load(file)
+    if not isinstance(value, dict):
+        raise TypeError(f"{path}: not a JSON object")
+    return value
 
 
 # The callback every task gets (common.DEFAULT_ARGS). Notifiers are callables that take the
@@ -369,12 +391,7 @@ async def send_async(alert: Alert) -> list[str]:
             failed.append(conn_id)
         else:
             sent.append(conn_id)
-    if not sent and not failed:
-        log.warning("%s", off_message())
-    elif sent:
-        log.info("Alert handed to %s: %s", ", ".join(sent), alert.title)
-    if failed:
-        raise RuntimeError(f"alert not delivered through {', '.join(failed)}")
+    report_delivery(log, alert, sent, failed)
     return sent
 
 
@@ -413,11 +430,9 @@ def _base_url() -> str:
 def _read_decision(path: str) -> dict[str, Any]:
     """A promotion.json, or an empty decision when there is none (yet) or it is unreadable."""
     try:
-        with open(path, encoding="utf-8") as file:
-            value = json.load(file)
-    except (OSError, ValueError):
+        return read_json_object(path)
+    except (OSError, ValueError, TypeError):
         return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _day(run: dict[str, Any]) -> str:
@@ -445,9 +460,7 @@ async def approval_reminder(context: dict[str, Any] | None = None, **_: Any) -> 
     context = context or {}
     run = context.get("dag_run") or {}
     day = _day(run)
-    decision = await asyncio.to_thread(
-        _read_decision, f"/data/models/{day}/promotion.json"
-    )
+    decision = await asyncio.to_thread(_read_decision, promotion_path(day))
     if decision.get("outcome") == "awaiting_review" and not decision.get("review"):
         run_id = quote(str(run.get("dag_run_id", "?")), safe="")
         url = f"{_base_url()}/dags/train_model/runs/{run_id}/tasks/approval/required_actions"

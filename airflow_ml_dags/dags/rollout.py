@@ -20,7 +20,6 @@ runs in a stage container.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from datetime import timedelta
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, Variable
 from airflow.sdk.exceptions import AirflowFailException
+from alerts import read_json_object
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -45,20 +45,12 @@ def model_dir(ds: str) -> str:
     return f"/data/models/{ds}"
 
 
-def read_json(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as file:
-        value = json.load(file)
-    if not isinstance(value, dict):
-        raise TypeError(f"{path}: not a JSON object")
-    return value
-
-
 def read_decision(ds: str) -> dict[str, Any]:
     """The decision ``promote`` wrote for ``ds``; a missing or unreadable file fails the
     task (it cannot be told whether a person must look)."""
     path = f"{model_dir(ds)}/promotion.json"
     try:
-        return read_json(path)
+        return read_json_object(path)
     except (OSError, ValueError, TypeError) as err:
         raise AirflowFailException(f"cannot read {path}: {err}") from err
 
@@ -84,16 +76,15 @@ def approval_timeout(value: str | None) -> timedelta:
     return timedelta(hours=hours)
 
 
-def _number(value: Any, digits: int = 4) -> str:
+def _number(value: Any, digits: int = 4, sign: str = "") -> str:
+    """A figure for the page (``sign="+"`` for a difference), or n/a when it is missing."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "n/a"
-    return f"{value:.{digits}f}"
+    return f"{value:{sign}.{digits}f}"
 
 
 def _signed(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "n/a"
-    return f"{value:+.4f}"
+    return _number(value, sign="+")
 
 
 def _cell(text: Any) -> str:
@@ -139,22 +130,20 @@ def review_body(
         else "production"
     )
     rows = [
-        ("ROC AUC", "roc_auc", 4),
-        ("Log loss", "log_loss", 4),
-        ("Accuracy", "accuracy", 4),
-        ("Precision", "precision", 4),
-        ("Recall", "recall", 4),
-        ("F1", "f1", 4),
+        ("ROC AUC", "roc_auc"),
+        ("Log loss", "log_loss"),
+        ("Accuracy", "accuracy"),
+        ("Precision", "precision"),
+        ("Recall", "recall"),
+        ("F1", "f1"),
     ]
     table = [
         f"| | challenger ({version_link(mlflow_url, name, version)}) | {header_prod} |",
         "|---|---|---|",
     ]
-    for label, key, digits in rows:
-        prod_value = _number(prod_metrics.get(key), digits) if production else "none"
-        table.append(
-            f"| {label} | {_number(challenger.get(key), digits)} | {prod_value} |"
-        )
+    for label, key in rows:
+        prod_value = _number(prod_metrics.get(key)) if production else "none"
+        table.append(f"| {label} | {_number(challenger.get(key))} | {prod_value} |")
     table.append(
         f"| Validation rows | {decision.get('n_val', 'n/a')} | "
         f"{prod_metrics.get('n_val', 'n/a') if production else 'none'} |"
@@ -259,7 +248,9 @@ class ReviewRequest(HITLOperator):
             Variable.get(APPROVAL_TIMEOUT_VARIABLE, default=None)
         )
         try:
-            train_rows = read_json(f"{model_dir(ds)}/params.json")["rows"]["train"]
+            train_rows = read_json_object(f"{model_dir(ds)}/params.json")["rows"][
+                "train"
+            ]
         except (OSError, ValueError, KeyError, TypeError):
             train_rows = None
         self.subject = (

@@ -414,15 +414,8 @@ pub fn run(
         decision.version
     ));
     if decision.outcome == Outcome::Promoted && !decision.rerun {
-        client.set_alias(name, PRODUCTION, &decision.version)?;
-        if let Some(old) = &decision.production {
-            client.set_model_version_tag(
-                name,
-                &old.version,
-                &format!("{TAG_PREFIX}replaced_by"),
-                &decision.version,
-            )?;
-        }
+        let old = decision.production.as_ref().map(|p| p.version.as_str());
+        move_production(client, name, old, &decision.version)?;
     }
     if !decision.rerun {
         for tag in decision_tags(&decision, &val_path) {
@@ -435,11 +428,36 @@ pub fn run(
         ];
         client.log_batch(&record.run_id, &[], &[], &run_tags)?;
     }
-    let text = serde_json::to_string_pretty(&decision).context("cannot encode promotion.json")?;
-    let path = config.model_dir.join(PROMOTION_FILE);
+    write_decision(&config.model_dir, &decision, progress)?;
+    Ok(decision)
+}
+
+/// Points `production` at `version` and tags the version it replaced (if any) with
+/// `promotion.replaced_by`: every move of production, automatic or by hand, leaves that trail.
+pub(crate) fn move_production(
+    client: &Client,
+    name: &str,
+    replaced: Option<&str>,
+    version: &str,
+) -> anyhow::Result<()> {
+    client.set_alias(name, PRODUCTION, version)?;
+    if let Some(old) = replaced {
+        client.set_model_version_tag(name, old, &format!("{TAG_PREFIX}replaced_by"), version)?;
+    }
+    Ok(())
+}
+
+/// Writes `MODEL_DIR/promotion.json` (by rename: a reader sees the old decision or the new).
+pub(crate) fn write_decision(
+    model_dir: &Path,
+    decision: &Decision,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(decision).context("cannot encode promotion.json")?;
+    let path = model_dir.join(PROMOTION_FILE);
     ml_data::atomic::write_atomic(&path, format!("{text}\n").as_bytes())?;
     progress.log(format_args!("wrote {}", path.display()));
-    Ok(decision)
+    Ok(())
 }
 
 fn scored(model: &Model, val: &Labeled, val_path: &Path) -> anyhow::Result<Scored> {

@@ -91,12 +91,8 @@ struct Compare {
     /// Where registry models are downloaded, one directory per version [default: TMPDIR/ml-model-cache].
     #[arg(long, value_name = "DIR", env = ml_mlflow::MODEL_CACHE_ENV)]
     model_cache: Option<PathBuf>,
-    /// MLflow tracking server (basic auth from MLFLOW_TRACKING_USERNAME/PASSWORD).
-    #[arg(long, value_name = "URL", env = ml_mlflow::TRACKING_URI_ENV)]
-    tracking_uri: String,
-    /// Print no progress lines on stderr.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    service: Service,
 }
 
 #[derive(Debug, Args)]
@@ -206,12 +202,8 @@ fn run(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
 }
 
 fn compare(cli: Compare) -> anyhow::Result<()> {
-    let service = Service {
-        tracking_uri: cli.tracking_uri,
-        quiet: cli.quiet,
-    };
-    let progress = service.progress();
-    let client = service.client()?;
+    let progress = cli.service.progress();
+    let client = cli.service.client()?;
     let config = PromoteConfig {
         input_dir: cli.input_dir,
         model_dir: cli.model_dir,

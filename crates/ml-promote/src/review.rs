@@ -19,12 +19,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use ml_cli::Progress;
 use ml_mlflow::{Client, Tag};
 use serde::{Deserialize, Serialize};
 
-use crate::{production_version, Decision, Mode, Outcome, Refused, PRODUCTION, PROMOTION_FILE};
+use crate::{
+    move_production, production_version, write_decision, Decision, Mode, Outcome, Refused,
+    PRODUCTION, PROMOTION_FILE,
+};
 
 /// Prefix of the tags that record a person's answer.
 pub const APPROVAL_TAG_PREFIX: &str = "approval.";
@@ -85,9 +87,13 @@ pub struct ReviewConfig {
 }
 
 impl ReviewConfig {
+    /// Who answered, trimmed; `None` for nobody (empty or absent).
+    fn respondent(&self) -> Option<&str> {
+        self.by.as_deref().map(str::trim).filter(|b| !b.is_empty())
+    }
+
     fn check(&self) -> Result<(), Refused> {
-        let by = self.by.as_deref().map(str::trim).filter(|b| !b.is_empty());
-        match (self.answer, by) {
+        match (self.answer, self.respondent()) {
             (Answer::Timeout, Some(by)) => Err(Refused(format!(
                 "--answer timeout means nobody answered, yet --by names {by:?}"
             ))),
@@ -145,12 +151,7 @@ pub fn review(
         ))
         .into());
     }
-    let by = config
-        .by
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-        .map(str::to_string);
+    let by = config.respondent().map(str::to_string);
     if let Some(previous) = &decision.review {
         if previous.answer == config.answer
             && previous.by == by
@@ -197,19 +198,11 @@ pub fn review(
     let outcome = if config.answer == Answer::Approve {
         approve(&decision, current.as_deref(), compared.as_deref())?;
         if current.as_deref() != Some(version.as_str()) {
-            client.set_alias(&name, PRODUCTION, &version)?;
+            move_production(client, &name, current.as_deref(), &version)?;
             progress.log(format_args!(
                 "{name} version {version} is {PRODUCTION} (was {})",
                 current.as_deref().unwrap_or("none")
             ));
-            if let Some(old) = &current {
-                client.set_model_version_tag(
-                    &name,
-                    old,
-                    &format!("{}replaced_by", crate::TAG_PREFIX),
-                    &version,
-                )?;
-            }
         }
         Outcome::Promoted
     } else {
@@ -238,10 +231,7 @@ pub fn review(
     )?;
     decision.outcome = outcome;
     decision.review = Some(review);
-    let text = serde_json::to_string_pretty(&decision).context("cannot encode promotion.json")?;
-    let path = config.model_dir.join(PROMOTION_FILE);
-    ml_data::atomic::write_atomic(&path, format!("{text}\n").as_bytes())?;
-    progress.log(format_args!("wrote {}", path.display()));
+    write_decision(&config.model_dir, &decision, progress)?;
     Ok(decision)
 }
 

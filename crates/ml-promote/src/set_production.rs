@@ -13,7 +13,7 @@ use ml_cli::Progress;
 use ml_mlflow::{Client, ModelUri, Tag};
 use serde::Serialize;
 
-use crate::{fetch_and_load, production_version, Refused, PRODUCTION, TAG_PREFIX};
+use crate::{fetch_and_load, move_production, production_version, Refused, PRODUCTION};
 
 /// Prefix of the tags a hand-made production change writes.
 pub const SET_TAG_PREFIX: &str = "production.";
@@ -117,7 +117,7 @@ pub fn set_production(
         ));
         return Ok(change);
     }
-    client.set_alias(name, PRODUCTION, version)?;
+    move_production(client, name, previous.as_deref(), version)?;
     change.changed = true;
     progress.log(format_args!(
         "{name} version {version} is {PRODUCTION} (was {}), set by {}: {}",
@@ -134,9 +134,6 @@ pub fn set_production(
     ];
     for tag in tags {
         client.set_model_version_tag(name, version, &tag.key, &tag.value)?;
-    }
-    if let Some(old) = &previous {
-        client.set_model_version_tag(name, old, &format!("{TAG_PREFIX}replaced_by"), version)?;
     }
     Ok(change)
 }
