@@ -21,7 +21,7 @@ Every week, trains a classifier on the data of the run's logical date:
    next to the model.
 
 With the Variable `promotion_mode` = `manual`, `promote` stops at `challenger` and a person
-decides (in `auto` mode the next three tasks are skipped):
+decides (in `auto` mode `needs_review` skips the other two, and the gate alone decides):
 
 7. `needs_review` lets the approval run only when `promotion.json` awaits review;
 8. `approval` waits on its **Required Actions** page, which shows both versions side by side

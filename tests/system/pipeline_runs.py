@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from conftest import REPO
+from conftest import REPO, Stack
 
 sys.path.insert(0, str(REPO / "scripts"))
 from run_pipeline import DAG_IDS, AirflowClient
@@ -19,16 +19,27 @@ from run_pipeline import DAG_IDS, AirflowClient
 __all__ = [
     "AUTO_MODE_SKIPS",
     "DAG_IDS",
+    "REGISTERED_MODEL",
     "RUN_TIMEOUT",
     "AirflowClient",
     "pipeline_day",
     "run_green",
     "trained_model",
+    "version_tags",
 ]
 
 RUN_TIMEOUT = 900
+REGISTERED_MODEL = "heart-disease-classifier"
 # train_model's tasks that auto mode skips: the gate decides, nobody is asked.
 AUTO_MODE_SKIPS = frozenset({"approval", "record_review"})
+
+
+def version_tags(stack: Stack, version: str) -> dict[str, str]:
+    """The tags of a version of the pipeline's registered model, as MLflow holds them."""
+    answer = stack.mlflow_rest(
+        "GET", "model-versions/get", name=REGISTERED_MODEL, version=version
+    )
+    return {t["key"]: t["value"] for t in answer["model_version"].get("tags", [])}
 
 
 def training_day() -> date:

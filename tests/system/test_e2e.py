@@ -30,7 +30,7 @@ import pytest
 from conftest import REPO, Stack
 
 sys.path.insert(0, str(REPO / "scripts"))
-from pipeline_runs import AUTO_MODE_SKIPS
+from pipeline_runs import AUTO_MODE_SKIPS, version_tags
 from run_pipeline import DAG_IDS, AirflowClient
 
 RUN_TIMEOUT = 900
@@ -315,13 +315,6 @@ def test_predict_account_reads_the_registry_but_cannot_change_it(stack: Stack) -
 WEAK_TRAIN_ARGS = (
     "--model random-forest --n-trees 1 --max-depth 1 --feature-fraction 0.1"
 )
-
-
-def version_tags(stack: Stack, version: str) -> dict[str, str]:
-    answer = stack.mlflow_rest(
-        "GET", "model-versions/get", name=REGISTERED, version=version
-    )
-    return {t["key"]: t["value"] for t in answer["model_version"].get("tags", [])}
 
 
 def test_champion_challenger_on_the_stack(stack: Stack, airflow: AirflowClient) -> None:

@@ -27,10 +27,18 @@ from urllib.parse import quote
 import pytest
 from alert_channel import Receiver, apprise_connection, running_receiver
 from conftest import PREDICT_DEADLINE_MINUTES, Stack
-from pipeline_runs import DAG_IDS, RUN_TIMEOUT, AirflowClient, run_green, training_day
+from pipeline_runs import (
+    DAG_IDS,
+    REGISTERED_MODEL,
+    RUN_TIMEOUT,
+    AirflowClient,
+    run_green,
+    training_day,
+    version_tags,
+)
 from run_pipeline import AirflowError
 
-REGISTERED = "heart-disease-classifier"
+REGISTERED = REGISTERED_MODEL
 SUNDAY = training_day()
 APPROVE_DAY, REJECT_DAY, TIMEOUT_DAY = (
     SUNDAY - timedelta(days=n) for n in (21, 28, 35)
@@ -52,16 +60,6 @@ def airflow(stack: Stack) -> AirflowClient:
 def receiver(stack: Stack, airflow: AirflowClient) -> Iterator[Receiver]:
     with running_receiver(stack) as running, apprise_connection(airflow):
         yield running
-
-
-@pytest.fixture(scope="module")
-def manual_mode(airflow: AirflowClient) -> Iterator[None]:
-    before = airflow.get_variable("promotion_mode")
-    airflow.set_variable("promotion_mode", "manual")
-    try:
-        yield
-    finally:
-        airflow.set_variable("promotion_mode", before or "auto")
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +85,6 @@ def production(stack: Stack) -> str:
     )["model_version"]["version"]
 
 
-def version_tags(stack: Stack, version: str) -> dict[str, str]:
-    answer = stack.mlflow_rest(
-        "GET", "model-versions/get", name=REGISTERED, version=version
-    )
-    return {t["key"]: t["value"] for t in answer["model_version"].get("tags", [])}
-
-
 def decision(stack: Stack, day: date) -> dict:
     path = stack.data_dir / "models" / day.isoformat() / "promotion.json"
     return json.loads(path.read_text())
@@ -103,11 +94,7 @@ def awaiting_approval(airflow: AirflowClient, day: date) -> dict:
     """Data and a manual-mode train_model run for ``day``, waiting at its approval."""
     run_green(airflow, "generate_data", day)
     airflow.set_paused("train_model", False)
-    run = airflow.ensure_run("train_model", day)
-    airflow.wait_for_task(
-        "train_model", run["dag_run_id"], "approval", {"awaiting_input"}, RUN_TIMEOUT
-    )
-    return run
+    return airflow.open_approval(day, RUN_TIMEOUT)
 
 
 def finish(airflow: AirflowClient, run: dict) -> dict[str, str]:
@@ -122,7 +109,7 @@ def finish(airflow: AirflowClient, run: dict) -> dict[str, str]:
 
 
 def test_approve_moves_production_and_names_the_respondent(
-    stack: Stack, airflow: AirflowClient, manual_mode: None, late_predict: dict
+    stack: Stack, airflow: AirflowClient, late_predict: dict
 ) -> None:
     run = awaiting_approval(airflow, APPROVE_DAY)
     waiting = decision(stack, APPROVE_DAY)
@@ -177,9 +164,7 @@ def test_approve_moves_production_and_names_the_respondent(
         )
 
 
-def test_reject_leaves_production(
-    stack: Stack, airflow: AirflowClient, manual_mode: None
-) -> None:
+def test_reject_leaves_production(stack: Stack, airflow: AirflowClient) -> None:
     run = awaiting_approval(airflow, REJECT_DAY)
     waiting = decision(stack, REJECT_DAY)
     before = production(stack)
@@ -200,7 +185,7 @@ def test_reject_leaves_production(
 
 
 def test_no_answer_in_time_is_a_rejection_and_alerts(
-    stack: Stack, airflow: AirflowClient, manual_mode: None, receiver: Receiver
+    stack: Stack, airflow: AirflowClient, receiver: Receiver
 ) -> None:
     # 0.01 h = 36 s; the scheduler's sweep looks every 15 s.
     airflow.set_variable("approval_timeout_hours", "0.01")

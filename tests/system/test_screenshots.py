@@ -292,16 +292,8 @@ def test_approval_page_and_rollback_form(
     The approval is then rejected through the REST API, so the run finishes."""
     airflow = AirflowClient(stack.airflow_url, stack.username, stack.password)
     day = DAY - timedelta(days=42)
-    before = airflow.get_variable("promotion_mode")
-    airflow.set_variable("promotion_mode", "manual")
-    try:
-        run_green(airflow, "generate_data", day)
-        run = airflow.ensure_run("train_model", day)
-        airflow.wait_for_task(
-            "train_model", run["dag_run_id"], "approval", {"awaiting_input"}, 900
-        )
-    finally:
-        airflow.set_variable("promotion_mode", before or "auto")
+    run_green(airflow, "generate_data", day)
+    run = airflow.open_approval(day, 900)
     try:
         # The browser may have left Airflow's UI (MLflow's pages) but keeps its session.
         browser.get(f"{ui_url}/dags")
