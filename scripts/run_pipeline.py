@@ -273,6 +273,24 @@ class AirflowClient:
 
     # -- Human-in-the-loop ----------------------------------------------------------------
 
+    def open_approval(self, day: date, timeout: float) -> dict:
+        """A train_model run for ``day`` waiting at its approval: the Variable
+        promotion_mode is ``manual`` until the approval opens, then as it was."""
+        before = self.get_variable("promotion_mode")
+        self.set_variable("promotion_mode", "manual")
+        try:
+            run = self.ensure_run("train_model", day)
+            self.wait_for_task(
+                "train_model",
+                run["dag_run_id"],
+                "approval",
+                {"awaiting_input"},
+                timeout,
+            )
+        finally:
+            self.set_variable("promotion_mode", before or "auto")
+        return run
+
     def pending_approvals(self) -> list[dict]:
         """Every human-in-the-loop request still waiting for an answer."""
         return self.request(
@@ -512,31 +530,20 @@ def main(argv: list[str] | None = None) -> int:
 def leave_approval_pending(
     client: AirflowClient, days: list[date], ui_url: str, timeout: float
 ) -> int:
-    """One week in manual mode: a train_model run for the last day of the stretch that is
-    not a Sunday (a Sunday's weekly run exists already), with the Variable promotion_mode =
-    manual until its approval opens, then as it was. Prints the approval page's address."""
+    """One week in manual mode (``open_approval``): a train_model run for the last day of
+    the stretch that is not a Sunday (a Sunday's weekly run exists already). Prints the
+    approval page's address."""
     day = next(d for d in reversed(days) if d.weekday() != 6)
-    before = client.get_variable("promotion_mode")
     print(f"pipeline: train_model for {day} in manual mode, to leave its approval open")
-    client.set_variable("promotion_mode", "manual")
     try:
-        run = client.ensure_run("train_model", day)
-        try:
-            client.wait_for_task(
-                "train_model",
-                run["dag_run_id"],
-                "approval",
-                {"awaiting_input"},
-                timeout,
-            )
-        except TimeoutError as err:
-            if client.dag_run("train_model", run["dag_run_id"])["state"] == "success":
-                print(f"pipeline: the approval of {day} was answered already ({err})")
-                return 0
-            print(f"pipeline: no approval opened: {err}")
-            return 1
-    finally:
-        client.set_variable("promotion_mode", before or "auto")
+        run = client.open_approval(day, timeout)
+    except TimeoutError as err:
+        found = client.find_run("train_model", day)
+        if found is not None and found["state"] == "success":
+            print(f"pipeline: the approval of {day} was answered already ({err})")
+            return 0
+        print(f"pipeline: no approval opened: {err}")
+        return 1
     page = client.required_actions_url(
         ui_url, "train_model", run["dag_run_id"], "approval"
     )
