@@ -255,7 +255,7 @@ cmd_env() {
   task_user="$(env_value ML_TASK_USER)"
   # Its layout: each task gets bind mounts of the kinds' directories it writes (a bind
   # source must exist; airflow_ml_dags/dags/common.py, DATA_KINDS).
-  mkdir -p "$data_dir"/{raw,processed,models,predictions,model-cache}
+  mkdir -p "$data_dir"/{raw,processed,models,predictions,monitoring,model-cache}
   # Also after the fact: files a root user wrote there by hand (scripts/pipeline-local.sh,
   # docker run without --user) would otherwise make later tasks fail with EACCES.
   if [ "$(id -u)" = 0 ] && [ -n "$(find "$data_dir" \( ! -user "${task_user%%:*}" -o ! -group "${task_user##*:}" \) -print -quit)" ]; then

@@ -224,23 +224,30 @@ class FailureAlertNotifier(BaseNotifier):
 
     def notify(self, context: Context) -> None:
         alert = self.make_alert(context)
-        if alert is None:
-            return
-        sent: list[str] = []
-        failed: list[str] = []
-        for conn_id, make_notifier in _CHANNELS.items():
-            try:
-                conn = BaseHook.get_connection(conn_id)
-            except AirflowNotFoundException:
-                continue
-            try:
-                make_notifier(conn, alert).notify(context)
-            except Exception:
-                self.log.exception("Alert channel %s failed", conn_id)
-                failed.append(conn_id)
-            else:
-                sent.append(conn_id)
-        report_delivery(self.log, alert, sent, failed)
+        if alert is not None:
+            send(alert, context, self.log)
+
+
+def send(alert: Alert, context: Context, log: Any) -> list[str]:
+    """Sends ``alert`` to every configured channel from a task or its callback; returns the
+    ones that took it. A channel that fails does not stop the others; then this raises (see
+    :func:`report_delivery`)."""
+    sent: list[str] = []
+    failed: list[str] = []
+    for conn_id, make_notifier in _CHANNELS.items():
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            continue
+        try:
+            make_notifier(conn, alert).notify(context)
+        except Exception:
+            log.exception("Alert channel %s failed", conn_id)
+            failed.append(conn_id)
+        else:
+            sent.append(conn_id)
+    report_delivery(log, alert, sent, failed)
+    return sent
 
 
 def report_delivery(log: Any, alert: Alert, sent: list[str], failed: list[str]) -> None:

@@ -37,13 +37,17 @@ RAW = "raw"
 PROCESSED = "processed"
 MODELS = "models"
 PREDICTIONS = "predictions"
+MONITORING = "monitoring"
 MODEL_CACHE = "model-cache"
-DATA_KINDS = (RAW, PROCESSED, MODELS, PREDICTIONS, MODEL_CACHE)
+DATA_KINDS = (RAW, PROCESSED, MODELS, PREDICTIONS, MONITORING, MODEL_CACHE)
 DAY = "{{ ds }}"
 RAW_DIR = f"{DATA_DIR}/{RAW}/{DAY}"
 PROCESSED_DIR = f"{DATA_DIR}/{PROCESSED}/{DAY}"
 MODEL_DIR = f"{DATA_DIR}/{MODELS}/{DAY}"
 PREDICTIONS_DIR = f"{DATA_DIR}/{PREDICTIONS}/{DAY}"
+# monitor_model evaluates an earlier day than its own (labels arrive late): the day its
+# `pick_day` task chose, from the run's `ds` and the Variable `label_delay_days`.
+MONITORED_DAY = "{{ ti.xcom_pull(task_ids='pick_day') }}"
 
 # The model that `predict` uses: an Airflow Variable, read when the task runs (never at parse
 # time). Its default (airflow-init) is the registry's production alias, so inference follows
@@ -80,6 +84,17 @@ PREDICT_DEADLINE = timedelta(
     minutes=positive_from_env("ML_PREDICT_DEADLINE_MINUTES", 120)
 )
 APPROVAL_REMINDER = timedelta(hours=positive_from_env("ML_APPROVAL_REMINDER_HOURS", 24))
+
+# How monitor_model judges a day (Variables, read when the task runs): a feature drifts at a
+# population stability index of `monitor_psi_threshold`; the model decays when its live ROC
+# AUC is `monitor_auc_margin` below its validation ROC AUC, or below the promotion floor.
+# `label_delay_days` says how many days after a day its labels are complete, and
+# `retrain_cooldown_days` how long a decayed model version waits before it starts a second
+# retraining (the first one may still be on its way through the gate).
+LABEL_DELAY_DAYS = "{{ var.value.get('label_delay_days', '1') }}"
+MONITOR_PSI_THRESHOLD = "{{ var.value.get('monitor_psi_threshold', '0.2') }}"
+MONITOR_AUC_MARGIN = "{{ var.value.get('monitor_auc_margin', '0.03') }}"
+RETRAIN_COOLDOWN_DAYS = "{{ var.value.get('retrain_cooldown_days', '7') }}"
 
 # Extra ml-train arguments, for example `--model random-forest --n-trees 200`: tuning
 # without editing the DAG (see `ml-train --help`). Empty: logistic regression, defaults.
@@ -232,6 +247,21 @@ STAGES: dict[str, Stage] = {
             writes=(f"{MODELS}/{DAY}",),
             needs_mlflow=True,
             image_of="promote",
+        ),
+        # Reads the evaluated day's predictions, labels and features, the model (a directory
+        # under /data/models or a registry version, downloaded to the cache) and earlier
+        # reports (the chart of the last 30 days); writes monitoring/{day}/ and logs the
+        # day's run to MLflow (experiment heart-disease-monitoring), as the pipeline account.
+        Stage(
+            "monitor",
+            mem_limit="512m",
+            reads=(
+                f"{RAW}/{MONITORED_DAY}",
+                f"{PREDICTIONS}/{MONITORED_DAY}",
+                MODELS,
+            ),
+            writes=(MONITORING, MODEL_CACHE),
+            needs_mlflow=True,
         ),
         # `ml-promote set-production`: downloads the version to check that it loads.
         Stage(

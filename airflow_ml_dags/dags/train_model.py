@@ -34,6 +34,11 @@ decides (in `auto` mode `needs_review` skips the other two, and the gate alone d
    with the person, the comment and the time, goes to the version's `approval.*` tags and
    to `promotion.json`. A timed-out approval sends an alert.
 
+Besides the weekly schedule, `monitor_model` starts a run (`retrain__{day}`, logical date
+`{day}`) when it finds the production model decaying on a day's labels: the same tasks train
+on that day's data, and the new model meets the same gate and, in manual mode, the same
+approval.
+
 A run still going `ML_APPROVAL_REMINDER_HOURS` (default 24) after it was queued sends a
 reminder through the alert channels, with the approval page's address when one is pending.
 
