@@ -100,7 +100,7 @@ test-system: venv images browser ## the real compose stack: health, login, stage
 	$(VENV)/bin/pytest -q -s tests/system
 
 .PHONY: drills
-drills: venv images ## fault drills on one real stack: kills, restarts, bad data, determinism, a 30-day backfill
+drills: venv images browser ## fault drills on one real stack: kills, restarts, bad data, determinism, a 30-day backfill, the monitoring loop
 	$(VENV)/bin/pytest -q -s tests/drills
 
 .PHONY: test-celery

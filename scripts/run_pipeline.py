@@ -47,7 +47,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DAG_IDS = ("generate_data", "train_model", "predict")
+DAG_IDS = ("generate_data", "train_model", "predict", "monitor_model")
 FINISHED = {"success", "failed"}
 
 
@@ -500,6 +500,25 @@ def main(argv: list[str] | None = None) -> int:
     if report_failures(client, predictions):
         return 1
 
+    # Each monitor_model run judges the day before it (label delay 1): every day but the
+    # first has its labels and its predictions by now.
+    print(f"pipeline: monitor_model for {len(days) - 1} days")
+    client.set_paused("monitor_model", False)
+    wanted = [("monitor_model", d) for d in days[1:]]
+    monitored = wait(client, ask_for_runs(client, wanted), args.timeout, progress)
+    runs.update(monitored)
+    if report_failures(client, monitored):
+        return 1
+    verdicts = {}
+    for day in days[:-1]:
+        report = data_dir / "monitoring" / day.isoformat() / "report.json"
+        if report.exists():
+            verdicts[day] = json.loads(report.read_text()).get("verdict", "?")
+    print(
+        "pipeline: verdicts "
+        + ", ".join(f"{d:%m-%d} {v}" for d, v in sorted(verdicts.items()))
+    )
+
     metrics = data_dir / "models" / sundays[-1].isoformat() / "metrics.json"
     other = f"/data/models/{sundays[0].isoformat()}"
     mlflow_port = env.get("MLFLOW_PORT", "5000")
@@ -511,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  metrics       {metrics}\n"
         f"  predictions   {data_dir}/predictions/<day>/predictions.csv "
         f"({days[0]} .. {days[-1]})\n"
+        f"  monitoring    {data_dir}/monitoring/{days[-2]}/report.html "
+        f"(and report.json, one per day)\n"
         f"  Airflow UI    {url}  (DAG runs, task logs, Admin > Variables > model_path)\n"
         f"  MLflow UI     http://127.0.0.1:{mlflow_port}  (user admin, MLFLOW_ADMIN_PASSWORD "
         f"in the env file: runs, metrics, the registry)\n"

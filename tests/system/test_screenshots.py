@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from browser import HEIGHT, chromium, page_size
 from conftest import Stack
 from pipeline_runs import (
     DAG_IDS,
@@ -36,39 +36,12 @@ from pipeline_runs import (
 )
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 DAY = training_day()
-WIDTH, HEIGHT = 1280, 800
 PAGE_TIMEOUT = 60
-
-# Keep the browser on loopback: no proxy, and none of Chromium's own background traffic
-# (updates, safe browsing, metrics, sync).
-CHROMIUM_ARGS = (
-    "--headless=new",
-    "--no-sandbox",  # root in CI; the page is our own local UI
-    "--disable-dev-shm-usage",
-    f"--window-size={WIDTH},{HEIGHT}",
-    "--force-device-scale-factor=1",
-    "--hide-scrollbars",
-    "--lang=en-US",
-    "--no-proxy-server",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-    "--disable-extensions",
-    "--disable-sync",
-    "--metrics-recording-only",
-    "--no-pings",
-    "--safebrowsing-disable-auto-update",
-)
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +54,8 @@ def shots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    chromium = shutil.which("chromium")
-    chromedriver = shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail(
-            "chromium and chromedriver are needed: run scripts/install-browser.sh"
-        )
-    options = Options()
-    options.binary_location = chromium
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    # An explicit driver path: Selenium Manager never looks for (or downloads) one.
-    driver = webdriver.Chrome(
-        service=Service(executable_path=chromedriver), options=options
-    )
-    try:
-        page_size(driver, HEIGHT)
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
@@ -153,14 +109,6 @@ def states(driver: webdriver.Chrome, css: str) -> list[str]:
             By.CSS_SELECTOR, f"{css} [data-testid=state-badge]"
         )
     ]
-
-
-def page_size(driver: webdriver.Chrome, height: int) -> None:
-    """The page itself WIDTH x height, whatever the window decorations take."""
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
 
 
 def save(driver: webdriver.Chrome, path: Path) -> None:
