@@ -10,6 +10,7 @@ pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;
+pub mod profile;
 pub mod testing;
 mod tree;
 
@@ -21,6 +22,7 @@ pub use forest::ForestParams;
 pub use linear::LogisticParams;
 pub use metrics::Metrics;
 pub use model::{Hyperparameters, Model, ModelKind};
+pub use profile::{FeatureDrift, ProfileError, ReferenceProfile, PROFILE_FILE};
 
 /// Everything that can go wrong while fitting, scoring, saving or loading a model.
 #[derive(Debug, thiserror::Error)]

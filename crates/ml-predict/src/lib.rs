@@ -58,7 +58,7 @@ use ml_data::KeyedBy;
 use ml_mlflow::{Client, ModelUri, RunRecord};
 use ml_model::metrics::decide;
 use ml_model::{Model, MODEL_FILE};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The raw features inside the input directory.
 pub const DATA_FILE: &str = "data.csv";
@@ -85,7 +85,7 @@ pub struct PredictConfig {
 
 /// Where the model came from, as `provenance.json` records it (its `model` object, less the
 /// file and checksum).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelSource {
     /// `--model` as given.
     pub uri: String,
@@ -126,29 +126,81 @@ pub struct Predicted {
     pub provenance: PathBuf,
 }
 
-/// `provenance.json`; see the crate documentation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct Provenance {
-    format: u32,
-    model: ModelRecord,
-    input: FileRecord,
-    predictions: FileRecord,
-    keyed_by: &'static str,
+/// `provenance.json`; see the crate documentation. [`read_provenance`] reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// [`PROVENANCE_FORMAT`].
+    pub format: u32,
+    pub model: ModelRecord,
+    /// `data.csv`, as it was read.
+    pub input: FileRecord,
+    /// `predictions.csv`, as it was written.
+    pub predictions: FileRecord,
+    /// `id` or `row_number` ([`KeyedBy::as_str`]).
+    pub keyed_by: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct ModelRecord {
+impl Provenance {
+    /// [`Provenance::keyed_by`] as a [`KeyedBy`]; `None` for any other text.
+    pub fn keyed(&self) -> Option<KeyedBy> {
+        [KeyedBy::Id, KeyedBy::RowNumber]
+            .into_iter()
+            .find(|k| k.as_str() == self.keyed_by)
+    }
+}
+
+/// The `model` object of `provenance.json`: where the model came from, and the checksum of
+/// the model file that scored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRecord {
     #[serde(flatten)]
-    source: ModelSource,
-    file: &'static str,
-    sha256: String,
+    pub source: ModelSource,
+    /// [`MODEL_FILE`].
+    pub file: String,
+    pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct FileRecord {
-    file: &'static str,
-    sha256: String,
-    rows: usize,
+/// A file of `provenance.json`: its name in its directory, checksum and data rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub file: String,
+    pub sha256: String,
+    pub rows: usize,
+}
+
+/// Reads `dir/provenance.json`, with errors that name it: missing (the predictions beside it
+/// are incomplete, or were never written), not the JSON of a provenance record, or of another
+/// format or key than this build knows. Each is an `ml_data::DataError` (bad input).
+pub fn read_provenance(dir: &Path) -> anyhow::Result<Provenance> {
+    let path = dir.join(PROVENANCE_FILE);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut ml_data::io::open_input(&path)?, &mut bytes).map_err(
+        |source| ml_data::DataError::Read {
+            path: path.clone(),
+            source,
+        },
+    )?;
+    let invalid = |message: String| ml_data::DataError::Invalid {
+        path: path.clone(),
+        message,
+    };
+    let provenance: Provenance = serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(format!("not a valid provenance record: {e}")))?;
+    if provenance.format != PROVENANCE_FORMAT {
+        return Err(invalid(format!(
+            "provenance format {} is not the supported format {PROVENANCE_FORMAT}",
+            provenance.format
+        ))
+        .into());
+    }
+    if provenance.keyed().is_none() {
+        return Err(invalid(format!(
+            "keyed_by {:?} is neither \"id\" nor \"row_number\"",
+            provenance.keyed_by
+        ))
+        .into());
+    }
+    Ok(provenance)
 }
 
 /// The model for `--model`: a directory as given, or for a registry URI
@@ -265,20 +317,20 @@ pub fn run(config: &PredictConfig, progress: &Progress) -> anyhow::Result<Predic
         format: PROVENANCE_FORMAT,
         model: ModelRecord {
             source,
-            file: MODEL_FILE,
+            file: MODEL_FILE.to_string(),
             sha256: sha256_hex(&model_bytes),
         },
         input: FileRecord {
-            file: DATA_FILE,
+            file: DATA_FILE.to_string(),
             sha256: input_sha256,
             rows: input_rows,
         },
         predictions: FileRecord {
-            file: PREDICTIONS_FILE,
+            file: PREDICTIONS_FILE.to_string(),
             sha256: written.sha256,
             rows: written.rows,
         },
-        keyed_by: keyed_by.as_str(),
+        keyed_by: keyed_by.as_str().to_string(),
     };
     let mut json =
         serde_json::to_vec_pretty(&provenance).context("cannot encode provenance.json")?;
@@ -299,4 +351,75 @@ pub fn run(config: &PredictConfig, progress: &Progress) -> anyhow::Result<Predic
         output,
         provenance: provenance_path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provenance() -> Provenance {
+        Provenance {
+            format: PROVENANCE_FORMAT,
+            model: ModelRecord {
+                source: ModelSource {
+                    uri: "models:/clf@production".into(),
+                    registered_model: Some("clf".into()),
+                    version: Some("3".into()),
+                    alias: Some("production".into()),
+                    run_id: None,
+                },
+                file: MODEL_FILE.into(),
+                sha256: "aa".into(),
+            },
+            input: FileRecord {
+                file: DATA_FILE.into(),
+                sha256: "bb".into(),
+                rows: 2,
+            },
+            predictions: FileRecord {
+                file: PREDICTIONS_FILE.into(),
+                sha256: "cc".into(),
+                rows: 2,
+            },
+            keyed_by: KeyedBy::Id.as_str().into(),
+        }
+    }
+
+    #[test]
+    fn provenance_reads_back_and_bad_records_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(PROVENANCE_FILE);
+        let err = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            let err = read_provenance(dir.path()).expect_err("refused");
+            assert!(
+                err.downcast_ref::<ml_data::DataError>().is_some(),
+                "bad input: {err:#}"
+            );
+            format!("{err:#}")
+        };
+        let missing = read_provenance(dir.path()).expect_err("missing");
+        assert!(missing
+            .to_string()
+            .ends_with("provenance.json: no such file"));
+
+        let text = serde_json::to_string_pretty(&provenance()).expect("json");
+        // The field order of the crate documentation, flattened source first.
+        assert!(
+            text.starts_with("{\n  \"format\": 1,\n  \"model\": {\n    \"uri\": "),
+            "{text}"
+        );
+        std::fs::write(&path, &text).expect("write");
+        let read = read_provenance(dir.path()).expect("readable");
+        assert_eq!(read, provenance());
+        assert_eq!(read.keyed(), Some(KeyedBy::Id));
+
+        assert!(err("{ nope").contains("not a valid provenance record"));
+        assert!(err(&text.replacen("\"format\": 1", "\"format\": 2", 1))
+            .contains("provenance format 2 is not the supported format 1"));
+        assert!(
+            err(&text.replace("\"keyed_by\": \"id\"", "\"keyed_by\": \"row\""))
+                .contains("keyed_by \"row\" is neither")
+        );
+    }
 }

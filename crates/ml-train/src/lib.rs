@@ -1,14 +1,19 @@
 //! The training stage: reads `PROCESSED_DIR/train.csv`, fits the feature pipeline and a
-//! classifier, and writes `MODEL_DIR/model.bin`, `MODEL_DIR/params.json` and the `MLmodel`
-//! descriptor, each atomically. Nothing is written unless training succeeded. With an MLflow
-//! client, [`log_to_mlflow`] then logs the run and leaves `mlflow_run.json` for later stages.
+//! classifier, and writes `MODEL_DIR/model.bin`, `MODEL_DIR/params.json`,
+//! `MODEL_DIR/reference_profile.json` (the training features binned, which `ml-monitor`
+//! measures drift against; see `ml_model::profile`) and the `MLmodel` descriptor, each
+//! atomically, the descriptor last. Nothing is written unless training succeeded. With an
+//! MLflow client, [`log_to_mlflow`] then logs the run and leaves `mlflow_run.json` for later
+//! stages.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ml_cli::Progress;
 use ml_mlflow::{Client, Metric, Param, RunRecord, Tag, TrainingRun};
-use ml_model::{ForestParams, Hyperparameters, LogisticParams, Model, ModelKind};
+use ml_model::{
+    ForestParams, Hyperparameters, LogisticParams, Model, ModelKind, ReferenceProfile, PROFILE_FILE,
+};
 
 /// The training split inside the input directory.
 pub use ml_data::split::TRAIN_FILE;
@@ -89,15 +94,18 @@ pub struct Trained {
     pub rows: usize,
     pub model_path: PathBuf,
     pub params_path: PathBuf,
+    pub profile_path: PathBuf,
     /// What params.json holds.
     pub params: serde_json::Value,
     pub fit_seconds: f64,
 }
 
-/// The model files logged to MLflow, in upload order (the descriptor last).
-pub const MODEL_FILES: [&str; 3] = [
+/// The model files logged to MLflow, in upload order (the descriptor last). A registry
+/// download brings back all of them.
+pub const MODEL_FILES: [&str; 4] = [
     ml_model::MODEL_FILE,
     PARAMS_FILE,
+    PROFILE_FILE,
     ml_mlflow::DESCRIPTOR_FILE,
 ];
 
@@ -124,11 +132,17 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
         // "<file>: cannot train <kind>: <reason>".
         .with_context(|| format!("{}: cannot train {kind}", train_path.display()))?;
     let fit_seconds = started.elapsed().as_secs_f64();
+    let profile = ReferenceProfile::from_frame(&train.features)
+        .with_context(|| format!("{}: cannot profile the features", train_path.display()))?;
 
     let params = params_json(config, train.n_rows(), &model);
     let params_text = serde_json::to_string_pretty(&params).context("cannot encode params.json")?;
+    let mut profile_json =
+        serde_json::to_vec_pretty(&profile).context("cannot encode reference_profile.json")?;
+    profile_json.push(b'\n');
     let model_path = config.output_dir.join(ml_model::MODEL_FILE);
     let params_path = config.output_dir.join(PARAMS_FILE);
+    let profile_path = config.output_dir.join(PROFILE_FILE);
     let descriptor = ml_mlflow::descriptor(
         ml_model::MODEL_FILE,
         "ml-model-bin",
@@ -138,20 +152,23 @@ pub fn run(config: &TrainConfig, progress: &Progress) -> anyhow::Result<Trained>
     );
     model.save(&model_path)?;
     ml_data::atomic::write_atomic(&params_path, format!("{params_text}\n").as_bytes())?;
+    ml_data::atomic::write_atomic(&profile_path, &profile_json)?;
     ml_data::atomic::write_atomic(
         &config.output_dir.join(ml_mlflow::DESCRIPTOR_FILE),
         descriptor.as_bytes(),
     )?;
     progress.log(format_args!(
-        "wrote {} and {}",
+        "wrote {}, {} and {}",
         model_path.display(),
-        params_path.display()
+        params_path.display(),
+        profile_path.display()
     ));
     Ok(Trained {
         model,
         rows: train.n_rows(),
         model_path,
         params_path,
+        profile_path,
         params,
         fit_seconds,
     })

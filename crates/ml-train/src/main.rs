@@ -9,7 +9,8 @@ use ml_model::ModelKind;
 use ml_train::{HyperparameterArgs, TrainConfig};
 
 /// Train a heart-disease classifier on PROCESSED_DIR/train.csv; write MODEL_DIR/model.bin
-/// (versioned model file: schema, fitted preprocessing, classifier), MODEL_DIR/params.json and
+/// (versioned model file: schema, fitted preprocessing, classifier), MODEL_DIR/params.json,
+/// MODEL_DIR/reference_profile.json (the training features binned, for drift monitoring) and
 /// the MLmodel descriptor. When MLFLOW_TRACKING_URI is set, also log a run to MLflow (params,
 /// model files) and write MODEL_DIR/mlflow_run.json for ml-validate and ml-promote.
 #[derive(Debug, Parser)]
@@ -123,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 const FAILURES: &[ml_cli::Rule] = &[
     ml_cli::bad_input::<ml_data::DataError>,
     ml_cli::bad_input::<ml_model::ModelError>,
+    ml_cli::bad_input::<ml_model::ProfileError>,
     |cause| ml_cli::transient_when(cause, ml_mlflow::Error::is_transient),
 ];
 

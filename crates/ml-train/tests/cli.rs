@@ -66,7 +66,16 @@ fn assert_fails(c: &Case, out: &Output, code: i32, expect: &[&str]) {
     }
     assert!(!c.output.join("model.bin").exists());
     assert!(!c.output.join("params.json").exists());
+    assert!(!c.output.join("reference_profile.json").exists());
     assert!(!c.output.join("MLmodel").exists());
+}
+
+/// `reference_profile.json` of a model directory, parsed and checked.
+fn profile(dir: &Path) -> ml_model::ReferenceProfile {
+    let text = std::fs::read_to_string(dir.join("reference_profile.json")).expect("profile");
+    let profile: ml_model::ReferenceProfile = serde_json::from_str(&text).expect("json");
+    profile.check().expect("consistent profile");
+    profile
 }
 
 fn params(dir: &Path) -> serde_json::Value {
@@ -92,13 +101,53 @@ fn trains_logistic_regression_and_writes_model_and_params() {
         .as_str()
         .is_some_and(|t| t.starts_with("logistic function")));
     assert!(p["code_version"].is_string());
-    // Only the three outputs (model, params, MLmodel descriptor), no temporary leftovers.
+    // Only the four outputs (model, params, profile, MLmodel descriptor), no temporary
+    // leftovers.
     let mut names: Vec<_> = std::fs::read_dir(&c.output)
         .expect("dir")
         .map(|e| e.expect("entry").file_name())
         .collect();
     names.sort();
-    assert_eq!(names, ["MLmodel", "model.bin", "params.json"]);
+    assert_eq!(
+        names,
+        [
+            "MLmodel",
+            "model.bin",
+            "params.json",
+            "reference_profile.json"
+        ]
+    );
+}
+
+/// The profile is that of train.csv's features: every feature in schema order, the
+/// training row count, and no drift against the very rows it was built from.
+#[test]
+fn the_reference_profile_describes_the_training_features() {
+    let c = case();
+    let out = train(&c.input, &c.output, &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = profile(&c.output);
+    assert_eq!(p.format, 1);
+    assert_eq!(p.rows, 1500);
+    let names: Vec<&str> = p.features.iter().map(|f| f.name.as_str()).collect();
+    let schema: Vec<&str> = ml_data::schema::feature_names().collect();
+    assert_eq!(names, schema);
+    let age = &p.features[0];
+    assert!(
+        matches!(&age.bins, ml_model::profile::Bins::Numeric { edges } if edges.len() == 9),
+        "{age:?}"
+    );
+    let sex = &p.features[1];
+    assert_eq!(
+        sex.bins,
+        ml_model::profile::Bins::Categorical {
+            categories: vec![0.0, 1.0]
+        }
+    );
+    let train = ml_data::io::read_labeled(&c.input.join("train.csv")).expect("train.csv");
+    for d in p.psi(&train.features).expect("psi") {
+        assert_eq!(d.psi, 0.0, "{}", d.name);
+    }
 }
 
 #[test]
@@ -139,7 +188,7 @@ fn same_input_gives_byte_identical_files() {
         let b = c.output.join("b");
         assert!(train(&c.input, &a, extra).status.success());
         assert!(train(&c.input, &b, extra).status.success());
-        for f in ["model.bin", "params.json"] {
+        for f in ["model.bin", "params.json", "reference_profile.json"] {
             assert_eq!(
                 std::fs::read(a.join(f)).expect("a"),
                 std::fs::read(b.join(f)).expect("b"),
@@ -374,7 +423,15 @@ fn outputs_are_readable_by_others_unless_the_umask_says_no() {
         let made = [models.as_path(), &c.output];
         let files = ml_cli::testing::assert_modes_under_umask(umask, &run, &models, &made);
         let names: Vec<_> = files.iter().filter_map(|f| f.file_name()).collect();
-        assert_eq!(names, ["MLmodel", "model.bin", "params.json"]);
+        assert_eq!(
+            names,
+            [
+                "MLmodel",
+                "model.bin",
+                "params.json",
+                "reference_profile.json"
+            ]
+        );
     }
 }
 

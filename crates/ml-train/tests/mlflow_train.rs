@@ -80,7 +80,12 @@ fn logs_a_run_with_params_model_files_and_descriptor() {
     assert_eq!(run.tag("mlflow.source.name"), Some("ml-train"));
 
     // The artifact is the very file on disk, and the descriptor names its format.
-    for file in ["model.bin", "params.json", "MLmodel"] {
+    for file in [
+        "model.bin",
+        "params.json",
+        "reference_profile.json",
+        "MLmodel",
+    ] {
         let remote = client
             .download_artifact(&record.artifact_uri, &format!("model/{file}"))
             .expect("artifact downloads");
