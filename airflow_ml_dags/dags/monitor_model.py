@@ -25,9 +25,11 @@ reacts:
    no verdict: the task fails and alerts;
 4. `alert` sends the verdict, its reasons and the report's path through the alert channels
    when it is `drift` or `decay`;
-5. `needs_retraining` lets `retrain` run only on `decay`, and only for the first decay of
-   that model version within the Variable `retrain_cooldown_days` (default 7): the
-   retraining that day started is still on its way through the gate;
+5. `needs_retraining` (beside `alert`, so that a channel that is down holds nothing back)
+   lets `retrain` run only on `decay`, and not when a decay of the same model version in
+   the Variable `retrain_cooldown_days` (default 7) before it started a retraining, which
+   is still on its way through the gate; a version that keeps decaying starts another one
+   once that cooldown is over;
 6. `retrain` starts the `train_model` run `retrain__{day}` with logical date `{day}` (the
    latest day whose labels are complete), without waiting for Sunday. That run trains,
    validates and goes through the normal promotion gate (and, with `promotion_mode` =
@@ -136,4 +138,6 @@ with DAG(
         },
         skip_when_already_exists=True,
     )
-    day >> ready >> monitor >> alert >> decays >> retrain
+    # The retraining does not wait on the alert: a channel that is down must not hold it.
+    day >> ready >> monitor >> [alert, decays]
+    decays >> retrain

@@ -22,6 +22,8 @@ MONITORING_DIR = "/data/monitoring"
 # The most days labels may lag behind the data they label.
 MAX_LABEL_DELAY_DAYS = 365
 MAX_COOLDOWN_DAYS = 365
+# How far back the cooldown looks for a chain of decays of one model version.
+MAX_LOOKBACK_DAYS = 400
 RETRAIN_DAG_ID = "train_model"
 
 
@@ -33,7 +35,7 @@ def whole_days(name: str, text: str, most: int) -> int:
     """A Variable holding a whole number of days from 0 to ``most``; anything else fails the
     task for good, naming the Variable (a guess could evaluate the wrong day)."""
     value = str(text).strip()
-    if not value.isdigit() or int(value) > most:
+    if not (value.isascii() and value.isdigit()) or int(value) > most:
         raise AirflowFailException(
             f"Variable {name} must be a whole number of days from 0 to {most}, got {text!r}"
         )
@@ -117,25 +119,45 @@ def same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return ma.get("uri") == mb.get("uri")
 
 
-def earlier_decay(day: str, report: dict[str, Any], cooldown: int) -> str | None:
-    """The latest of the ``cooldown`` days before ``day`` on which the same model version was
-    found decaying (and so already started a retraining), or ``None``."""
+def decays_before(day: str, report: dict[str, Any], cooldown: int) -> list[date]:
+    """The earlier days on which the same model was found decaying, back to the first gap
+    of ``cooldown`` days without such a day (what can still bear on ``day``), oldest first.
+    Looks back at most MAX_LOOKBACK_DAYS."""
     first = date.fromisoformat(day)
-    for back in range(1, cooldown + 1):
-        earlier = (first - timedelta(days=back)).isoformat()
+    found: list[date] = []
+    gap = 0
+    back = 1
+    while gap < cooldown and back <= MAX_LOOKBACK_DAYS:
+        earlier = first - timedelta(days=back)
         try:
-            old = read_json_object(report_path(earlier))
+            old = read_json_object(report_path(earlier.isoformat()))
         except (OSError, ValueError, TypeError):
-            continue
+            old = {}
         if old.get("verdict") == "decay" and same_model(old, report):
-            return earlier
-    return None
+            found.append(earlier)
+            gap = 0
+        else:
+            gap += 1
+        back += 1
+    return sorted(found)
+
+
+def last_retraining(decays: list[date], cooldown: int) -> date | None:
+    """Of ``decays`` (oldest first), the last day that started a retraining by the same rule:
+    a decay starts one unless one started within the ``cooldown`` days before it."""
+    started: list[date] = []
+    for day in decays:
+        if not started or (day - started[-1]).days > cooldown:
+            started.append(day)
+    return started[-1] if started else None
 
 
 def needs_retraining(day: str, retrain_cooldown_days: str) -> bool:
-    """True when the day's verdict is ``decay`` and the same model version did not already
-    start a retraining in the Variable ``retrain_cooldown_days`` (default 7) before it; the
-    ``retrain`` task after it is skipped otherwise."""
+    """True when the day's verdict is ``decay`` and no decay of the same model version in the
+    Variable ``retrain_cooldown_days`` (default 7) before it started a retraining: a version
+    that keeps decaying starts one again once the cooldown after its last one is over. The
+    ``retrain`` task after it is skipped otherwise. Read from the reports alone (Airflow's
+    containers see /data read-only, so nothing records a retraining there)."""
     report = read_report(day)
     if report["verdict"] != "decay":
         log.info("verdict %s: no retraining", report["verdict"])
@@ -143,13 +165,13 @@ def needs_retraining(day: str, retrain_cooldown_days: str) -> bool:
     cooldown = whole_days(
         "retrain_cooldown_days", retrain_cooldown_days, MAX_COOLDOWN_DAYS
     )
-    earlier = earlier_decay(day, report, cooldown)
-    if earlier is not None:
+    last = last_retraining(decays_before(day, report, cooldown), cooldown)
+    if last is not None and (date.fromisoformat(day) - last).days <= cooldown:
         log.info(
-            "%s already decayed on %s, within the %d-day cooldown: that day started the "
-            "retraining; not starting another",
+            "%s decayed on %s too, which started a retraining within the %d-day "
+            "cooldown: not starting another",
             model_name(report),
-            earlier,
+            last.isoformat(),
             cooldown,
         )
         return False

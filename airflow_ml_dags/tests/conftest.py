@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import queue
 import shutil
+import threading
+from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ml_dag_testing import (
@@ -54,3 +59,47 @@ def render(monkeypatch):
         return ti.task, context
 
     return _render
+
+
+class WebhookReceiver:
+    """What the ``webhook`` fixture's endpoint received: (path, JSON body) per request."""
+
+    def __init__(self) -> None:
+        self.requests: queue.Queue[tuple[str, dict]] = queue.Queue()
+
+
+@pytest.fixture
+def webhook(monkeypatch) -> Iterator[WebhookReceiver]:
+    """An HTTP endpoint on loopback that records each JSON body posted to it (Apprise's
+    json:// URLs), configured as the ``alert_apprise`` channel for the test."""
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            receiver.requests.put((self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_ALERT_APPRISE",
+            json.dumps(
+                {
+                    "conn_type": "apprise",
+                    "extra": {"config": {"path": f"json://127.0.0.1:{port}/alerts"}},
+                }
+            ),
+        )
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -144,12 +144,18 @@ class ServedXComs:
     """Stands in for the Task SDK's XCom class while a template renders: the values of the
     given tasks of ``ti``'s own run (key ``return_value``), and nothing for anything else,
     as the API server would answer (``ti.xcom_pull`` is otherwise a call to the supervisor,
-    which tests do not have)."""
+    which tests do not have). What a task pushes while it runs (the short-circuit's list of
+    skipped tasks, say) is kept in ``pushed``: (task id, key, value)."""
 
     def __init__(self, ti, values: dict[str, object]) -> None:
         self.ti = ti
         self.values = values
         self.pulled: list[str] = []
+        self.pushed: list[tuple[str, str, object]] = []
+
+    def set(self, *, key, value, dag_id, task_id, run_id, map_index=-1, **_) -> None:
+        assert (dag_id, run_id) == (self.ti.dag_id, self.ti.run_id)
+        self.pushed.append((task_id, key, copy.deepcopy(value)))
 
     def _find(self, *, dag_id, run_id, task_id, key) -> list:
         self.pulled.append(task_id)
@@ -190,10 +196,20 @@ STAGE_TASKS = {
     "review": ("train_model", "record_review"),
     "predict": ("predict", "predict"),
     "set-production": ("set_production", "set_production"),
+    "monitor": ("monitor_model", "monitor"),
 }
 # Tasks that do no work of their own (no container): the short-circuit in front of the
-# approval and the approval itself (a person answers on the Required Actions page).
-CONTROL_TASKS = {("train_model", "needs_review"), ("train_model", "approval")}
+# approval and the approval itself (a person answers on the Required Actions page); and
+# monitor_model's choice of the day, its alert on the verdict, the short-circuit in front of
+# the retraining and the trigger of train_model.
+CONTROL_TASKS = {
+    ("train_model", "needs_review"),
+    ("train_model", "approval"),
+    ("monitor_model", "pick_day"),
+    ("monitor_model", "alert"),
+    ("monitor_model", "needs_retraining"),
+    ("monitor_model", "retrain"),
+}
 
 # What `approval` returns (rollout.answer_of) in the sample run: what record_review passes on.
 SAMPLE_ANSWER = {
@@ -208,8 +224,23 @@ SAMPLE_SET_PRODUCTION = {
     "conf": {"version": 3, "reason": "roll back: version 4 drifts on new data"},
     "triggering_user_name": "alice",
 }
+# The day monitor_model's `pick_day` returns in the sample run: SAMPLE_DATE less the default
+# label delay of one day. Every later task of the run reads it from that XCom.
+SAMPLE_MONITORED_DAY = "2026-01-04"
+MONITORED_DAY_XCOM = {"xcoms": {"pick_day": SAMPLE_MONITORED_DAY}}
 # What a task needs besides a scheduled run's context to render (see conftest's render).
 RENDER_INPUTS = {
     ("train_model", "record_review"): {"xcoms": {"approval": SAMPLE_ANSWER}},
     ("set_production", "set_production"): SAMPLE_SET_PRODUCTION,
+    **{
+        ("monitor_model", task_id): MONITORED_DAY_XCOM
+        for task_id in (
+            "wait_for_predictions",
+            "wait_for_labels",
+            "monitor",
+            "alert",
+            "needs_retraining",
+            "retrain",
+        )
+    },
 }

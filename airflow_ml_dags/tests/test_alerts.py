@@ -18,9 +18,7 @@ import json
 import os
 import queue
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -71,47 +69,6 @@ def smtp_server(monkeypatch) -> Iterator[SmtpReceiver]:
         yield receiver
     finally:
         controller.stop()
-
-
-class WebhookReceiver:
-    def __init__(self) -> None:
-        self.requests: queue.Queue[tuple[str, dict]] = queue.Queue()
-
-
-@pytest.fixture
-def webhook(monkeypatch) -> Iterator[WebhookReceiver]:
-    """An HTTP endpoint that records each JSON body posted to it (Apprise's json:// URLs)."""
-    receiver = WebhookReceiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            receiver.requests.put((self.path, json.loads(body)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        port = server.server_address[1]
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_ALERT_APPRISE",
-            json.dumps(
-                {
-                    "conn_type": "apprise",
-                    "extra": {"config": {"path": f"json://127.0.0.1:{port}/alerts"}},
-                }
-            ),
-        )
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(autouse=True)

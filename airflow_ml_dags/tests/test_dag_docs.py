@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-DAG_IDS = ["generate_data", "predict", "set_production", "train_model"]
+DAG_IDS = ["generate_data", "monitor_model", "predict", "set_production", "train_model"]
 # `{{ var.value.model_path }}` and `{{ var.value.get('train_args', '') }}`
 VARIABLE = re.compile(r"var\.value\.(?:get\(\s*['\"](\w+)['\"]|(\w+))")
 
@@ -43,3 +43,23 @@ def test_doc_names_every_variable_the_tasks_read(dags, dag_id):
 def test_the_variable_pattern_sees_both_forms(dags):
     assert variables_read(dags["predict"].get_task("predict")) == {"model_path"}
     assert "train_args" in variables_read(dags["train_model"].get_task("train"))
+
+
+def test_monitor_model_reads_its_five_variables(dags):
+    """The label delay (pick_day), the stage's three thresholds, the floor among them shared
+    with promote, and the cooldown (needs_retraining): each named in the doc by the test
+    above."""
+    dag = dags["monitor_model"]
+    assert {t.task_id: variables_read(t) for t in dag.tasks} == {
+        "pick_day": {"label_delay_days"},
+        "wait_for_predictions": set(),
+        "wait_for_labels": set(),
+        "monitor": {
+            "monitor_psi_threshold",
+            "monitor_auc_margin",
+            "promotion_min_roc_auc",
+        },
+        "alert": set(),
+        "needs_retraining": {"retrain_cooldown_days"},
+        "retrain": set(),
+    }

@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.providers.standard.operators.python import (
+    PythonOperator,
+    ShortCircuitOperator,
+)
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.providers.standard.sensors.filesystem import FileSensor
 from airflow.sdk import BaseSensorOperator
 from common import STAGES, HardenedDockerOperator
 from ml_dag_testing import CONTROL_TASKS, STACK_ENV, STAGE_TASKS
+from monitoring import alert_on_verdict, needs_retraining, pick_day
 from rollout import ReviewRequest, awaits_review
 
 EXPECTED_EDGES = {
@@ -33,6 +38,15 @@ EXPECTED_EDGES = {
     },
     "predict": {"wait_for_data": {"predict"}, "predict": set()},
     "set_production": {"set_production": set()},
+    "monitor_model": {
+        "pick_day": {"wait_for_predictions", "wait_for_labels"},
+        "wait_for_predictions": {"monitor"},
+        "wait_for_labels": {"monitor"},
+        "monitor": {"alert", "needs_retraining"},
+        "alert": set(),
+        "needs_retraining": {"retrain"},
+        "retrain": set(),
+    },
 }
 EXPECTED_SCHEDULES = {
     "generate_data": "@daily",
@@ -40,6 +54,7 @@ EXPECTED_SCHEDULES = {
     "predict": "@daily",
     # Only a person (or the REST API) triggers it.
     "set_production": None,
+    "monitor_model": "@daily",
 }
 # Stages that talk to MLflow get the task network; every other container has no network.
 NETWORKED_STAGES = {
@@ -49,6 +64,7 @@ NETWORKED_STAGES = {
     "promote",
     "review",
     "set-production",
+    "monitor",
 }
 # The image of a stage that is a subcommand of another stage's binary (ml-promote review,
 # ml-promote set-production); every other stage has an image of its own, ml-<stage>.
@@ -127,6 +143,8 @@ def test_sensors_wait_without_holding_a_worker(dags):
         "train_model.wait_for_data",
         "train_model.wait_for_target",
         "predict.wait_for_data",
+        "monitor_model.wait_for_predictions",
+        "monitor_model.wait_for_labels",
     }
     for sensor in sensors(dags):
         where = f"{sensor.dag_id}.{sensor.task_id}"
@@ -139,8 +157,9 @@ def test_sensors_wait_without_holding_a_worker(dags):
 
 
 def test_every_task_that_does_work_is_the_hardened_docker_operator(dags):
-    """Apart from the sensors, only the two control tasks in front of record_review run
-    anything outside a container: each stage is one HardenedDockerOperator."""
+    """Apart from the sensors, only the control tasks (the two in front of record_review,
+    and monitor_model's four around its stage) run anything outside a container: each stage
+    is one HardenedDockerOperator."""
     assert set(STAGE_TASKS) == set(STAGES)
     tasks = docker_tasks(dags)
     assert {(t.dag_id, t.task_id) for t in tasks} == set(STAGE_TASKS.values())
@@ -149,7 +168,7 @@ def test_every_task_that_does_work_is_the_hardened_docker_operator(dags):
         assert isinstance(task, DockerOperator), task.task_id
 
 
-def test_the_control_tasks_are_exactly_the_review_gate(dags):
+def test_the_control_tasks_are_the_review_gate_and_the_monitors_reactions(dags):
     control = {
         (t.dag_id, t.task_id): t
         for t in all_tasks(dags)
@@ -171,6 +190,25 @@ def test_the_control_tasks_are_exactly_the_review_gate(dags):
     assert approval.defaults == ["Reject"]
     assert approval.multiple is False
     assert set(approval.params) == {"comment"}
+
+    # monitor_model: plain Python around its stage, and the trigger of train_model.
+    day = control["monitor_model", "pick_day"]
+    assert type(day) is PythonOperator
+    assert day.python_callable is pick_day
+    alert = control["monitor_model", "alert"]
+    assert type(alert) is PythonOperator
+    assert alert.python_callable is alert_on_verdict
+    decays = control["monitor_model", "needs_retraining"]
+    assert type(decays) is ShortCircuitOperator
+    assert decays.python_callable is needs_retraining
+    retrain = control["monitor_model", "retrain"]
+    assert type(retrain) is TriggerDagRunOperator
+    assert retrain.trigger_dag_id == "train_model"
+    assert retrain.trigger_dag_id in dags
+    # Started, not waited for: the retraining may wait days for a person's approval.
+    assert retrain.wait_for_completion is False
+    assert retrain.skip_when_already_exists is True
+    assert retrain.reset_dag_run is False
     for task in control.values():
         assert not isinstance(task, DockerOperator), task.task_id
 
@@ -198,6 +236,16 @@ STAGE_MOUNTS = {
     "review": [("models/{{ ds }}", False)],
     # Downloads the version into the model cache to check that it loads.
     "set-production": [("model-cache", False)],
+    # The day pick_day chose (not the run's own): its labels and features, its predictions;
+    # the model (a directory, or the cache for a registry version); it writes its report
+    # next to the earlier days' ones.
+    "monitor": [
+        ("raw/{{ ti.xcom_pull(task_ids='pick_day') }}", True),
+        ("predictions/{{ ti.xcom_pull(task_ids='pick_day') }}", True),
+        ("models", True),
+        ("monitoring", False),
+        ("model-cache", False),
+    ],
 }
 
 

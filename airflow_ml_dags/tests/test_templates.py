@@ -9,10 +9,13 @@ from ml_dag_testing import (
     RENDER_INPUTS,
     SAMPLE_ANSWER,
     SAMPLE_DATE,
+    SAMPLE_MONITORED_DAY,
     SAMPLE_SET_PRODUCTION,
 )
 
 DS = SAMPLE_DATE.strftime("%Y-%m-%d")  # 2026-01-05
+# What monitor_model evaluates in the run of DS: the day its pick_day returned (RENDER_INPUTS).
+DAY = SAMPLE_MONITORED_DAY  # 2026-01-04
 
 EXPECTED_COMMANDS = {
     ("generate_data", "generate"): ["--output-dir", f"/data/raw/{DS}", "--date", DS],
@@ -80,17 +83,46 @@ EXPECTED_COMMANDS = {
         "--by=alice",
         "--at=2026-01-05T00:00:00+00:00",
     ],
+    # With pick_day's day (DAY) in its XCom, and the Variables' defaults.
+    ("monitor_model", "monitor"): [
+        "--predictions-dir",
+        f"/data/predictions/{DAY}",
+        "--labels-dir",
+        f"/data/raw/{DAY}",
+        "--output-dir",
+        f"/data/monitoring/{DAY}",
+        "--psi-threshold",
+        "0.2",
+        "--auc-margin",
+        "0.03",
+        "--min-roc-auc",
+        "0.75",
+    ],
 }
 
 EXPECTED_SENSOR_PATHS = {
     ("train_model", "wait_for_data"): f"/data/raw/{DS}/data.csv",
     ("train_model", "wait_for_target"): f"/data/raw/{DS}/target.csv",
     ("predict", "wait_for_data"): f"/data/raw/{DS}/data.csv",
+    # monitor_model waits for the day pick_day chose, not for its own.
+    (
+        "monitor_model",
+        "wait_for_predictions",
+    ): f"/data/predictions/{DAY}/provenance.json",
+    ("monitor_model", "wait_for_labels"): f"/data/raw/{DAY}/target.csv",
 }
 
 
-# The tasks that run no container, each checked below by what it gets from the run.
-CONTROL_TASKS_CHECKED = {("train_model", "needs_review"), ("train_model", "approval")}
+# The tasks that run no container, each checked below by what it gets from the run
+# (monitor_model's by test_monitoring.py, with the files they read).
+CONTROL_TASKS_CHECKED = {
+    ("train_model", "needs_review"),
+    ("train_model", "approval"),
+    ("monitor_model", "pick_day"),
+    ("monitor_model", "alert"),
+    ("monitor_model", "needs_retraining"),
+    ("monitor_model", "retrain"),
+}
 
 
 def test_every_task_is_covered(dags):
@@ -184,7 +216,7 @@ def test_set_production_renders_what_the_person_asked(dags, render):
 )
 def test_rendered_sensor_path(dags, render, key):
     dag_id, task_id = key
-    sensor, _ = render(dags[dag_id].get_task(task_id))
+    sensor, _ = render(dags[dag_id].get_task(task_id), **RENDER_INPUTS.get(key, {}))
     assert sensor.filepath == EXPECTED_SENSOR_PATHS[key]
     # The path the sensor really checks: the fs_data connection (AIRFLOW_CONN_FS_DATA, as
     # the stack sets it) has base path "/", so it is the rendered path itself.
