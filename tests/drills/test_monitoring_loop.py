@@ -9,7 +9,7 @@ the same on every run (and the days lie outside the ones the other drills use; c
 1. **The old model.** ``train_model`` trains on MODEL_DAY (January) through Airflow, and
    ``set_production`` pins that version as production, as a person rolling back would.
 2. **The months, prepared directly.** For every day from MODEL_DAY to the day before
-   DECAY_DAY, the stage binaries themselves (``ml-generate``, ``ml-predict`` with the
+   DECAY_DAY (but the days the other drills use), the stage binaries themselves (``ml-generate``, ``ml-predict`` with the
    January model's directory, ``ml-monitor`` without MLflow; no Airflow) write the day's
    data, predictions and report, as the issue allows: they are the history the charts read,
    and they show the decay building up over the months.
@@ -39,7 +39,8 @@ from alert_channel import Receiver, apprise_connection, running_receiver
 from browser import chromium, full_page_png
 from conftest import REPO, Stack
 from faults import drill
-from pipeline_runs import AirflowClient, run_green, version_tags
+from loop_chart import timeline_svg
+from pipeline_runs import AirflowClient, run_green, training_day, version_tags
 from test_drills import BAD_DAYS, DAYS, give_to_task_user
 
 MODEL_DAY = date(2026, 1, 4)
@@ -108,17 +109,26 @@ def test_decay_is_found_retrained_and_recovers(
         f"the January model decays by {DECAY_DAY}: monitor_model says decay, alerts, "
         "retrains on that day by itself; the gate promotes; live ROC AUC recovers",
     ) as row:
+        # The days the other drills use (relative to today) stay theirs: the history
+        # leaves them out (a gap in its chart); the days that decide must be free.
         used = {*DAYS, *BAD_DAYS.values()}
-        mine = {MODEL_DAY, *HISTORY, DECAY_DAY, *RECOVERY_DAYS}
+        mine = {MODEL_DAY, DECAY_DAY, *RECOVERY_DAYS}
         assert not used & mine, f"move this drill's dates: {sorted(used & mine)}"
+        history_days = [day for day in HISTORY if day not in used]
         airflow.set_variable("model_path", PRODUCTION_URI)
         airflow.set_variable("promotion_mode", "auto")
         airflow.set_variable("label_delay_days", "1")
 
         # 1. The January model, pinned as production.
         raw = stack.data_dir / "raw"
-        for day in [MODEL_DAY, *HISTORY, DECAY_DAY, *RECOVERY_DAYS]:
+        for day in [MODEL_DAY, *history_days, DECAY_DAY, *RECOVERY_DAYS]:
             stage("generate", "--output-dir", raw / day.isoformat(), "--date", day)
+        # train_model runs one at a time: its scheduled run of the last Sunday (made when
+        # the DAG was unpaused) must not wait for data nobody generates. Earlier drills
+        # generated that day; on its own, this drill does.
+        sunday = raw / training_day().isoformat()
+        if not (sunday / "target.csv").exists():
+            stage("generate", "--output-dir", sunday, "--date", training_day())
         give_to_task_user(stack, raw)
         run_green(airflow, "train_model", MODEL_DAY)
         model_dir = stack.data_dir / "models" / MODEL_DAY.isoformat()
@@ -138,7 +148,7 @@ def test_decay_is_found_retrained_and_recovers(
         row.observe(f"version {old} (trained on {MODEL_DAY}) is production")
 
         # 2. The months before DECAY_DAY, with the stage binaries directly.
-        for day in HISTORY:
+        for day in history_days:
             d = day.isoformat()
             stage(
                 "predict",
@@ -160,7 +170,7 @@ def test_decay_is_found_retrained_and_recovers(
             )
         give_to_task_user(stack, stack.data_dir / "predictions")
         give_to_task_user(stack, stack.data_dir / "monitoring")
-        history = {day: report(stack, day) for day in HISTORY}
+        history = {day: report(stack, day) for day in history_days}
         first_decay = min(d for d, r in history.items() if r["verdict"] == "decay")
         monthly = {}
         for day, r in history.items():
@@ -171,10 +181,11 @@ def test_decay_is_found_retrained_and_recovers(
             f"{m} {statistics.mean(v):.3f}" for m, v in sorted(monthly.items())
         )
         row.observe(
-            f"prepared {len(HISTORY)} days; monthly live ROC AUC of version {old}: "
+            f"prepared {len(history_days)} days (left to the other drills: "
+            f"{len(HISTORY) - len(history_days)}); monthly live ROC AUC of version {old}: "
             f"{table}; first decay verdict on {first_decay}"
         )
-        validation = history[HISTORY[0]]["model"]["validation_roc_auc"]
+        validation = history[history_days[0]]["model"]["validation_roc_auc"]
 
         # 3. The decisive day through Airflow.
         run_all(airflow, "predict", [DECAY_DAY])
@@ -217,9 +228,9 @@ def test_decay_is_found_retrained_and_recovers(
 
         # 4. The days after, scored and judged with the new production model.
         run_all(airflow, "predict", RECOVERY_DAYS)
-        run_all(
-            airflow, "monitor_model", [d + timedelta(days=1) for d in RECOVERY_DAYS]
-        )
+        # One after the other: each report's chart reads the reports before it.
+        for day in RECOVERY_DAYS:
+            run_all(airflow, "monitor_model", [day + timedelta(days=1)])
         after = [report(stack, day) for day in RECOVERY_DAYS]
         for day, r in zip(RECOVERY_DAYS, after, strict=True):
             assert r["model"]["version"] == new, r["model"]
@@ -234,10 +245,23 @@ def test_decay_is_found_retrained_and_recovers(
             )
         )
 
-        # The last report's chart shows the fall and the recovery: its picture.
+        # The months in one chart, and the last report's own page.
+        points = {
+            day: (r["quality"]["roc_auc"], r["model"]["validation_roc_auc"])
+            for day, r in {
+                **history,
+                DECAY_DAY: decayed,
+                **dict(zip(RECOVERY_DAYS, after, strict=True)),
+            }.items()
+        }
+        marks = {
+            first_decay: f"first decay verdict {first_decay:%m-%d}",
+            DECAY_DAY: f"{DECAY_DAY:%m-%d}: decay, retrained, v{new} promoted",
+        }
         target = os.environ.get("ML_SCREENSHOTS_DIR")
         shots = Path(target) if target else Path(tempfile.mkdtemp(prefix="shots-"))
         shots.mkdir(parents=True, exist_ok=True)
+        (shots / "monitoring-loop.svg").write_text(timeline_svg(points, marks))
         html = stack.data_dir / "monitoring" / RECOVERY_DAYS[-1].isoformat()
         with chromium() as driver:
             full_page_png(

@@ -801,24 +801,28 @@ fn with_request_id(tags: &[Tag], request_id: &str) -> Vec<Tag> {
         .collect()
 }
 
-/// Writes `bytes` to a hidden sibling of `dest`, syncs it, and renames it into place.
+/// Writes `bytes` to a hidden sibling of `dest` under a random name (task containers all
+/// run as pid 1, so a name from the process id could be shared), syncs it, and renames it
+/// into place; the sibling is removed on any error.
 pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "artifact".to_string());
-    let partial = dest.with_file_name(format!(".{file_name}.part-{}", std::process::id()));
-    let written = (|| {
-        let mut file = fs::File::create(&partial)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&partial);
-        return Err(Error::io(dest, e));
-    }
-    fs::rename(&partial, dest).map_err(|e| {
-        let _ = fs::remove_file(&partial);
-        Error::io(dest, e)
-    })
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut partial = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}.part-"))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dest, e))?;
+    partial
+        .write_all(bytes)
+        .and_then(|()| partial.as_file().sync_all())
+        .map_err(|e| Error::io(dest, e))?;
+    partial
+        .persist(dest)
+        .map(drop)
+        .map_err(|e| Error::io(dest, e.error))
 }

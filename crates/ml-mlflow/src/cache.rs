@@ -48,34 +48,38 @@ impl Client {
         let source = self.get_model_version_download_uri(&version.name, &version.version)?;
         let parent = dir.parent().unwrap_or(cache_dir);
         fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let staging = parent.join(format!(
-            ".{}.part-{}",
-            sanitize(&version.version),
-            std::process::id()
-        ));
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        // A staging directory of its own, under a random name: task containers all run as
+        // pid 1, so a name made from the process id would be shared by two predict tasks
+        // fetching the same new version at once. Dropped (removed) on any error below.
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{}.part-", sanitize(&version.version)))
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        let files = self.download_tree(&source, staging.path())?;
+        if files.is_empty() {
+            return Err(Error::InvalidArtifactPath {
+                path: source.clone(),
+                reason: "the model version has no files",
+            });
         }
-        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-        let outcome = self.download_tree(&source, &staging).and_then(|files| {
-            if files.is_empty() {
-                return Err(Error::InvalidArtifactPath {
-                    path: source.clone(),
-                    reason: "the model version has no files",
-                });
-            }
-            fs::write(staging.join(COMPLETE), files.join("\n")).map_err(|e| Error::io(&staging, e))
-        });
-        if let Err(err) = outcome {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(err);
+        fs::write(staging.path().join(COMPLETE), files.join("\n"))
+            .map_err(|e| Error::io(staging.path(), e))?;
+        if dir.join(COMPLETE).is_file() {
+            // Another process completed the same entry meanwhile: keep it (it may be
+            // reading it now) and drop this copy.
+            return Ok(FetchedModel {
+                version,
+                dir,
+                from_cache: false,
+            });
         }
         if dir.exists() {
             // An incomplete entry from an older crash: replace it.
             fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
-        if let Err(e) = fs::rename(&staging, &dir) {
-            let _ = fs::remove_dir_all(&staging);
+        let staged = staging.keep();
+        if let Err(e) = fs::rename(&staged, &dir) {
+            let _ = fs::remove_dir_all(&staged);
             // Another process may have completed the same entry meanwhile.
             if !dir.join(COMPLETE).is_file() {
                 return Err(Error::io(&dir, e));

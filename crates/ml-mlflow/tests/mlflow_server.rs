@@ -287,6 +287,31 @@ fn versions_are_registered_aliased_tagged_and_resolved() {
         std::fs::read(old.dir.join("model.bin")).expect("read"),
         b"model 0"
     );
+
+    // Several fetches of the same new version at once, from one process (so one pid, as
+    // every task container is pid 1): each gets a complete copy, none fails.
+    let shared = tempfile::tempdir().expect("temp dir");
+    let fetched: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| client.fetch_model(&uri, shared.path())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for one in fetched {
+        let one = one.expect("a concurrent fetch");
+        assert_eq!(
+            std::fs::read(one.dir.join("model.bin")).expect("read"),
+            b"model 1"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(shared.path().join(&model_name))
+        .expect("cache dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["2"], "staging directories left behind: {left:?}");
 }
 
 #[test]
