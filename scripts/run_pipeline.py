@@ -287,9 +287,33 @@ class AirflowClient:
                 {"awaiting_input"},
                 timeout,
             )
+            self.wait_for_pending(run["dag_run_id"], "approval", 120)
+            # A moment more for the paused task to settle before anyone answers.
+            time.sleep(3)
         finally:
             self.set_variable("promotion_mode", before or "auto")
         return run
+
+    def wait_for_pending(
+        self, run_id: str, task_id: str, timeout: float, poll: float = 1
+    ) -> dict:
+        """Polls until the run's human-in-the-loop request is listed as waiting for an
+        answer. The rollout tests saw an answer given right as the task paused end with
+        the resumed task killed ("the task shouldn't be running anymore"); answering only
+        once the request is listed is what a person on the page does anyway."""
+        deadline = time.monotonic() + timeout
+        while True:
+            listed = [
+                p
+                for p in self.pending_approvals()
+                if p["task_instance"]["dag_run_id"] == run_id
+                and p["task_instance"]["task_id"] == task_id
+            ]
+            if listed:
+                return listed[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{run_id} {task_id}: no pending request listed")
+            time.sleep(poll)
 
     def pending_approvals(self) -> list[dict]:
         """Every human-in-the-loop request still waiting for an answer."""

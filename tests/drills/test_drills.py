@@ -75,7 +75,7 @@ BAD_DAYS = {
 RUN_TIMEOUT = 600
 # How long the MLflow-down drill keeps MLflow stopped: the length of a slow MLflow restart
 # that the transient-exit retries (dags/common.py) must ride out.
-MLFLOW_OUTAGE = 180
+MLFLOW_OUTAGE = 120
 # From asking for a run to its task's container starting.
 TRAP_TIMEOUT = 180
 # How many times a drill tries to hold a task's container before it gives up (hold_task).

@@ -217,7 +217,7 @@ class Stack:
 
 
 # The session stack's predict deadline: short, so that test_rollout.py sees it pass.
-PREDICT_DEADLINE_MINUTES = 3
+PREDICT_DEADLINE_MINUTES = 2
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

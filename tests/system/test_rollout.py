@@ -104,7 +104,15 @@ def finish(airflow: AirflowClient, run: dict) -> dict[str, str]:
         ti["task_id"]: ti["state"]
         for ti in airflow.task_instances("train_model", run["dag_run_id"])
     }
-    assert final["state"] == "success", states
+    if final["state"] != "success":
+        failed = [t for t, state in states.items() if state == "failed"]
+        logs = {
+            t: airflow.task_log("train_model", run["dag_run_id"], t, 1)[-3000:]
+            for t in failed
+        }
+        pytest.fail(
+            f"train_model {run['dag_run_id']} {final['state']}: {states}; {logs}"
+        )
     return states
 
 
