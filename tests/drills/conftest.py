@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,11 @@ REPO = system_conftest.REPO
 Stack = system_conftest.Stack
 stack = system_conftest.stack
 
+from alert_channel import Receiver, apprise_connection, running_receiver
 from faults import REPORT_FILE, report_table
 from pipeline_runs import DAG_IDS, AirflowClient
 
-__all__ = ["REPO", "Stack", "airflow", "stack"]
+__all__ = ["REPO", "Stack", "airflow", "receiver", "stack"]
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +58,14 @@ def airflow(stack: Stack) -> AirflowClient:
     )
     client.wait_for_dags(DAG_IDS)
     return client
+
+
+@pytest.fixture(scope="session")
+def receiver(stack: Stack, airflow: AirflowClient) -> Iterator[Receiver]:
+    """One webhook receiver for every drill that expects (or must not see) an alert: two
+    would share the network alias, and an alert could reach the other one."""
+    with running_receiver(stack) as running, apprise_connection(airflow):
+        yield running
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -30,9 +30,7 @@ from pathlib import Path
 import pytest
 from alert_channel import (
     Receiver,
-    apprise_connection,
     docker,
-    running_receiver,
 )
 from conftest import Stack
 from faults import (
@@ -284,12 +282,6 @@ def place_raw_day(stack: Stack, case: str, target: Path) -> None:
     made = next((p for p in [target, *target.parents] if p.parent.exists()), target)
     shutil.copytree(MALFORMED / case, target)
     give_to_task_user(stack, made)
-
-
-@pytest.fixture(scope="session")
-def receiver(stack: Stack, airflow: AirflowClient) -> Iterator[Receiver]:
-    with running_receiver(stack) as running, apprise_connection(airflow):
-        yield running
 
 
 @pytest.fixture(scope="session")

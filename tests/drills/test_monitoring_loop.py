@@ -34,8 +34,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-from alert_channel import Receiver, apprise_connection, running_receiver
+from alert_channel import Receiver
 from browser import chromium, full_page_png
 from conftest import REPO, Stack
 from faults import drill
@@ -93,12 +92,6 @@ def run_all(airflow: AirflowClient, dag_id: str, days: list[date]) -> None:
     final = airflow.wait_for_runs(keys, RUN_TIMEOUT)
     states = {run_id: run["state"] for (_, run_id), run in final.items()}
     assert set(states.values()) == {"success"}, states
-
-
-@pytest.fixture(scope="module")
-def receiver(stack: Stack, airflow: AirflowClient) -> Receiver:
-    with running_receiver(stack) as running, apprise_connection(airflow):
-        yield running
 
 
 def test_decay_is_found_retrained_and_recovers(
