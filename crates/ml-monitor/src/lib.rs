@@ -244,16 +244,16 @@ pub fn run(
     // The predictions: only as provenance.json vouches for them.
     let predictions_path = config.predictions_dir.join(PREDICTIONS_FILE);
     let bytes = read_file(&predictions_path)?;
-    let predictions_sha256 = sha256_hex(&bytes);
-    if predictions_sha256 != provenance.predictions.sha256 {
-        return Err(MonitorError::PredictionsChanged {
-            path: predictions_path,
-            provenance: provenance_path,
-            found: predictions_sha256,
-            expected: provenance.predictions.sha256.clone(),
-        }
-        .into());
-    }
+    let predictions_sha256 = vouched(
+        sha256_hex(&bytes),
+        &provenance.predictions.sha256,
+        |found, expected| MonitorError::PredictionsChanged {
+            path: predictions_path.clone(),
+            provenance: provenance_path.clone(),
+            found,
+            expected,
+        },
+    )?;
     let predictions = predictions::parse(&predictions_path, &bytes)?;
     drop(bytes);
     progress.log(format_args!(
@@ -271,16 +271,16 @@ pub fn run(
     let resolved = ml_predict::resolve_model(&spec, client, &config.model_cache, progress)?;
     let model_path = resolved.dir.join(MODEL_FILE);
     let model_bytes = Model::read_file(&model_path)?;
-    let model_sha256 = sha256_hex(&model_bytes);
-    if model_sha256 != provenance.model.sha256 {
-        return Err(MonitorError::ModelChanged {
-            path: model_path,
-            provenance: provenance_path,
-            found: model_sha256,
-            expected: provenance.model.sha256.clone(),
-        }
-        .into());
-    }
+    vouched(
+        sha256_hex(&model_bytes),
+        &provenance.model.sha256,
+        |found, expected| MonitorError::ModelChanged {
+            path: model_path.clone(),
+            provenance: provenance_path.clone(),
+            found,
+            expected,
+        },
+    )?;
     let model = Model::from_bytes(&model_bytes, &model_path)?;
     let source = model_source(resolved.source, &resolved.dir, &provenance)?;
     let profile = read_profile(&resolved.dir)?;
@@ -295,15 +295,14 @@ pub fn run(
     // The features that were scored, and the labels.
     let data_path = config.labels_dir.join(DATA_FILE);
     let (live, data_sha256) = read_features(&data_path)?;
-    if data_sha256 != provenance.input.sha256 {
-        return Err(MonitorError::InputChanged {
-            path: data_path,
-            provenance: provenance_path,
-            found: data_sha256,
-            expected: provenance.input.sha256.clone(),
+    let data_sha256 = vouched(data_sha256, &provenance.input.sha256, |found, expected| {
+        MonitorError::InputChanged {
+            path: data_path.clone(),
+            provenance: provenance_path.clone(),
+            found,
+            expected,
         }
-        .into());
-    }
+    })?;
     let target_path = config.labels_dir.join(TARGET_FILE);
     let labels = ml_data::io::read_keyed_target(&target_path)?;
     let labels_sha256 = sha256_hex(&read_file(&target_path)?);
@@ -529,6 +528,20 @@ fn validation_roc_auc(
 }
 
 /// The whole file, with the errors of the data readers.
+/// `found`, when it is the checksum `provenance.json` records (`expected`); otherwise the
+/// error `changed(found, expected)` makes.
+fn vouched(
+    found: String,
+    expected: &str,
+    changed: impl FnOnce(String, String) -> MonitorError,
+) -> Result<String, MonitorError> {
+    if found == expected {
+        Ok(found)
+    } else {
+        Err(changed(found, expected.to_string()))
+    }
+}
+
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     let mut bytes = Vec::new();
     ml_data::io::open_input(path)?
